@@ -655,7 +655,10 @@ class Tensor:
     __rxor__ = __xor__
 
     def __invert__(self) -> Tensor:
-        return ops.elementwise.logical_not(self)
+        return ops.elementwise.bitwise_not(self)
+
+    def bitwise_not(self) -> Tensor:
+        return ops.elementwise.bitwise_not(self)
 
     def logical_not(self) -> Tensor:
         return ops.elementwise.logical_not(self)
@@ -771,6 +774,10 @@ class Tensor:
 
     @property
     def mT(self) -> Tensor:
+        if self.ndim < 2:
+            raise RuntimeError(
+                f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor."
+            )
         return ops.shape.transpose(self, -2, -1)
 
     def expand(self, *sizes: Any) -> Tensor:

@@ -278,16 +278,19 @@ def test_repr_summarises_large_tensors():
 # ---------------------------------------------------------------------------- promotion table
 
 
+PROMOTION_CASES = [
+    ((np.float32, 1), 2.5), ((np.int64, 1), 0.5), ((np.int64, 1), 2), ((np.bool_, 1), 1),
+    ((np.float32, 1), (np.float64, 0)), ((np.float32, 1), (np.float64, 1)), ((np.int32, 1), (np.int64, 1)),
+    ((np.int64, 1), (np.float32, 0)), ((np.uint8, 1), (np.int8, 1)), ((np.bool_, 1), (np.bool_, 1)),
+    ((np.int32, 0), (np.float64, 0)), ((np.float64, 0), 3),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "a,b",
-    [
-        ((np.float32, 1), 2.5), ((np.int64, 1), 0.5), ((np.int64, 1), 2), ((np.bool_, 1), 1),
-        ((np.float32, 1), (np.float64, 0)), ((np.float32, 1), (np.float64, 1)), ((np.int32, 1), (np.int64, 1)),
-        ((np.int64, 1), (np.float32, 0)), ((np.uint8, 1), (np.int8, 1)), ((np.bool_, 1), (np.bool_, 1)),
-        ((np.int32, 0), (np.float64, 0)), ((np.float64, 0), 3),
-    ],
+    "a,b,op",
+    [(a, b, op) for a, b in PROMOTION_CASES for op in ("add", "mul", "truediv", "maximum")
+     if op != "maximum" or isinstance(b, tuple)],  # maximum takes two tensors
 )  # fmt: skip
-@pytest.mark.parametrize("op", ["add", "mul", "truediv", "maximum"])
 def test_result_dtypes_match_torch(a, b, op):
     def make(lib, spec):
         if isinstance(spec, tuple):
@@ -296,11 +299,12 @@ def test_result_dtypes_match_torch(a, b, op):
             return lib.tensor(arr) if lib is md else torch.from_numpy(arr)
         return spec
 
-    fns = {"add": lambda x, y: x + y, "mul": lambda x, y: x * y, "truediv": lambda x, y: x / y}
-    if op == "maximum":
-        if not isinstance(b, tuple):
-            pytest.skip("maximum takes two tensors")
-        fns["maximum"] = lambda x, y: (md if isinstance(x, md.Tensor) else torch).maximum(x, y)
+    fns = {
+        "add": lambda x, y: x + y,
+        "mul": lambda x, y: x * y,
+        "truediv": lambda x, y: x / y,
+        "maximum": lambda x, y: (md if isinstance(x, md.Tensor) else torch).maximum(x, y),
+    }
     try:
         t = fns[op](make(torch, a), make(torch, b))
     except RuntimeError:

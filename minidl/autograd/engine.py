@@ -74,7 +74,7 @@ def _run(
     """
     # 1. dependencies: the number of edges into each node from nodes we will run
     deps: dict[Node, int] = {}
-    stack = [node for node, _, _ in roots]
+    stack = list(dict.fromkeys(node for node, _, _ in roots))  # two outputs of one node: one root
     seen = set(stack)
     while stack:
         node = stack.pop()

@@ -68,7 +68,7 @@ def gradcheck(
         for i in checked:
             x = inputs[i]
             flat = x._data.reshape(-1)  # a view: writing into it perturbs x
-            if not np.shares_memory(flat, x._data):
+            if flat.size and not np.shares_memory(flat, x._data):
                 raise ValueError(f"gradcheck: input {i} must be contiguous")
             # numerical Jacobian: d out[j] / d x[k], one column per input element
             numerical = np.zeros((n_out, flat.size))

@@ -25,11 +25,20 @@ from minidl.errors import ShapeError
 from minidl.tensor import Tensor
 
 __all__ = [
-    "abs", "add", "cast", "ceil", "clamp", "clone", "compare", "cos", "div", "exp", "expm1",
-    "floor", "floor_divide", "isfinite", "isinf", "isnan", "log", "log1p", "logical",
-    "logical_not", "masked_fill", "maximum", "minimum", "mul", "neg", "pow", "reciprocal",
-    "remainder", "round", "rsqrt", "sign", "sin", "sqrt", "square", "sub", "trunc", "where",
+    "DtypeError", "DtypeNotImplementedError", "abs", "add", "bitwise_not", "cast", "ceil",
+    "clamp", "clone", "compare", "cos", "div", "exp", "expm1", "floor", "floor_divide",
+    "isfinite", "isinf", "isnan", "log", "log1p", "logical", "logical_not", "masked_fill",
+    "maximum", "minimum", "mul", "neg", "pow", "reciprocal", "remainder", "round", "rsqrt",
+    "sign", "sin", "sqrt", "square", "sub", "trunc", "where",
 ]  # fmt: skip
+
+
+class DtypeError(RuntimeError, TypeError):
+    """An operand of a dtype the op refuses (torch raises RuntimeError, e.g. ``bool - bool``)."""
+
+
+class DtypeNotImplementedError(NotImplementedError, TypeError):
+    """An op with no kernel for the dtype (torch raises NotImplementedError: ``float & float``)."""
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -72,6 +81,9 @@ def promote(a: Any, b: Any, op: str, *, floating: bool = False) -> tuple[Any, An
 def _to(x: Any, rd: np.dtype, xp: Any) -> Any:
     if isinstance(x, Tensor):
         return x if x._data.dtype == rd else cast(x, rd)
+    if isinstance(x, int) and not isinstance(x, bool) and rd.kind in "iu":
+        # a Python int wraps around in a narrow integer dtype, as in torch (uint8 + 300)
+        return xp.asarray(np.asarray(x).astype(rd))
     return xp.asarray(x, dtype=rd)
 
 
@@ -219,7 +231,10 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other`` with broadcasting."""
     if _is_bool(input) or _is_bool(other):
-        raise TypeError("sub: subtraction with two bool tensors is not supported, use ^ or logical_xor")
+        raise DtypeError(
+            "sub: subtraction, the `-` operator, with a bool tensor or a bool is not supported; "
+            "use ^ or logical_xor (to invert a mask, ~ or logical_not)"
+        )
     if alpha != 1:
         other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     a, b = promote(input, other, "sub")
@@ -227,7 +242,9 @@ def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 
 
 def _is_bool(x: Any) -> bool:
-    return isinstance(x, Tensor) and x._data.dtype == np.bool_
+    if isinstance(x, Tensor):
+        return x._data.dtype == np.bool_
+    return isinstance(x, (bool, np.bool_))
 
 
 def mul(input: Any, other: Any) -> Tensor:
@@ -469,7 +486,7 @@ class Piecewise(Function):
 
 def neg(input: Tensor) -> Tensor:
     if input._data.dtype == np.bool_:
-        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ instead")
+        raise DtypeError("neg: negation, the `-` operator, on a bool tensor is not supported; use ~ instead")
     return Neg.apply(input)
 
 
@@ -515,6 +532,8 @@ def cos(input: Tensor) -> Tensor:
 
 
 def abs(input: Tensor) -> Tensor:
+    if input._data.dtype == np.bool_:
+        raise DtypeNotImplementedError("abs: not implemented for bool tensors (as in torch)")
     return Abs.apply(input)
 
 
@@ -527,6 +546,8 @@ def reciprocal(input: Tensor) -> Tensor:
 
 
 def sign(input: Tensor) -> Tensor:
+    if input._data.dtype == np.bool_:  # sign(True) is True, as torch
+        return Tensor._make(input._data.copy())
     return Piecewise.apply(input, fn=array_module(input._data).sign)
 
 
@@ -677,7 +698,7 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
         xp = array_module(cond)
         return tuple(Tensor._make(i.astype(np.int64)) for i in xp.nonzero(cond))
     if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
+        raise DtypeError(f"where: condition must be a bool tensor, got {cond.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         rd = dtypes.result_type(input, other)  # two numbers: torch gives their common dtype
         input = Tensor._make(array_module(cond).asarray(input, dtype=rd))
@@ -695,18 +716,24 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
 
 
 def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
-    """``value`` where ``mask`` is True, else ``input`` (mask broadcasts to input's shape)."""
+    """``value`` where ``mask`` is True, else ``input``; keeps input's dtype.
+
+    Shapes: mask and input broadcast together, as torch's out-of-place ``masked_fill``
+    (``masked_fill_`` then refuses a result larger than the tensor it writes into).
+    """
     m = mask._data if isinstance(mask, Tensor) else mask
     if m.dtype != np.bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got {m.dtype}")
+        raise DtypeError(f"masked_fill: mask must be a bool tensor, got {m.dtype}")
     if isinstance(value, Tensor):
         value = value.to(input.dtype)
     else:
         value = array_module(input._data).asarray(value, dtype=input._data.dtype)
-    out = where(mask, value, input)
-    if tuple(out.shape) != tuple(input.shape):
-        raise ShapeError(f"masked_fill: mask {tuple(m.shape)} does not broadcast to input {tuple(input.shape)}")
-    return out
+    try:
+        return where(mask, value, input)
+    except ShapeError:
+        raise ShapeError(
+            f"masked_fill: mask {tuple(m.shape)} and input {tuple(input.shape)} cannot be broadcast together"
+        ) from None
 
 
 # ---------------------------------------------------------------------------- casts, copies
@@ -773,18 +800,32 @@ def compare(op: str, a: Any, b: Any) -> Tensor:
 
 
 def logical(op: str, a: Any, b: Any) -> Tensor:
-    """Bitwise/logical and, or, xor of bool or integer tensors."""
-    xa, xb = _raw(a), _raw(b)
-    for x in (xa, xb):
-        if getattr(x, "dtype", np.dtype(np.int64)).kind == "f" or isinstance(x, float):
-            raise TypeError(f"{op}: bitwise operations need bool or integer tensors, got a float")
+    """Bitwise/logical and, or, xor of bool or integer tensors (torch's dtype for the result)."""
+    name = f"bitwise_{op}"
+    for x in (a, b):
+        if (isinstance(x, Tensor) and x._data.dtype.kind == "f") or isinstance(x, (float, np.floating)):
+            raise DtypeNotImplementedError(f"{name}: not implemented for floating-point operands (use bool or ints)")
+    a, b = promote(a, b, name)
     fn = {"and": operator.and_, "or": operator.or_, "xor": operator.xor}[op]
-    return Tensor._make(fn(xa, xb))
+    xa, xb = _raw(a), _raw(b)
+    try:
+        return Tensor._make(fn(xa, xb))
+    except ValueError:
+        raise ShapeError(f"{name}: shapes {_shape(xa)} and {_shape(xb)} cannot be broadcast together") from None
 
 
 def logical_not(input: Tensor) -> Tensor:
+    """True where ``input`` is zero (False), as a bool tensor (``torch.logical_not``)."""
     x = input._data
-    return Tensor._make(~x if x.dtype.kind in "biu" else x == 0)
+    return Tensor._make(~x if x.dtype == np.bool_ else x == 0)
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """``~input`` as torch: bool and integer tensors only."""
+    x = input._data
+    if x.dtype.kind not in "biu":
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return Tensor._make(~x)
 
 
 def isnan(input: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from minidl.errors import ShapeError
 from minidl.ops.elementwise import promote
 from minidl.tensor import Tensor
 
-__all__ = ["bmm", "dot", "matmul", "mm"]
+__all__ = ["bmm", "dot", "linear", "matmul", "mm"]
 
 
 class MatMul(Function):
@@ -99,3 +99,49 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
         raise ShapeError(f"dot: expected two 1-D tensors, got {tuple(input.shape)} and {tuple(other.shape)}")
     _check("dot", input, other)
     return MatMul.apply(*promote(input, other, "dot"))
+
+
+class Linear(Function):
+    """out = x @ W^T + b in one node (what every Linear layer runs).
+
+    x: (*, in), W: (out, in), b: (out,) or None -> out: (*, out).
+    dx = g @ W,  dW = g^T x (over all leading dims),  db = sum of g over leading dims.
+    """
+
+    works_on_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        out = array_module(x).matmul(x, w.T)
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        xp = array_module(g)
+        gx = xp.matmul(g, w) if ctx.needs_input_grad[0] else None
+        gw = gb = None
+        g2 = g.reshape(-1, g.shape[-1])
+        if ctx.needs_input_grad[1]:
+            gw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1]))
+        if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
+            gb = g2.sum(axis=0)
+        return gx, gw, gb
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` (``F.linear``). input: (*, in), weight: (out, in)."""
+    if input.ndim == 0 or weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ShapeError(
+            f"linear: input {tuple(input.shape)} and weight {tuple(weight.shape)}: "
+            f"expected input (*, {weight.shape[-1] if weight.ndim else '?'}) and weight (out_features, in_features)"
+        )
+    if bias is not None and tuple(bias.shape) not in ((weight.shape[0],), ()):
+        raise ShapeError(f"linear: bias {tuple(bias.shape)} does not match weight {tuple(weight.shape)}")
+    x, w = promote(input, weight, "linear")
+    if bias is None:
+        return Linear.apply(x, w)
+    return Linear.apply(x, w, bias if bias._data.dtype == w._data.dtype else bias.to(w.dtype))

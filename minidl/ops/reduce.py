@@ -63,8 +63,10 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, *, axes, keepdim):
         ctx.axes, ctx.keepdim, ctx.shape = axes, keepdim, x.shape
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return x.mean(axis=axes, keepdims=keepdim)
+        n = _count(x.shape, axes)
+        acc = np.float32 if x.dtype == np.float16 else None  # float16 sums in float32, as numpy and torch
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty mean is nan, silently (torch)
+            return (x.sum(axis=axes, keepdims=keepdim, dtype=acc) / n).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -101,6 +103,33 @@ class Var(Function):
         g = _unsqueeze_to(g, ctx.axes, ctx.keepdim)
         with np.errstate(invalid="ignore", divide="ignore"):
             return g * centered * (2 / centered.dtype.type(ctx.denom))
+
+
+class Std(Function):
+    """out = sqrt(var);  dx = g * (x - mean) / ((n - correction) * out)  (0 where out = 0, as torch)."""
+
+    works_on_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdim, correction):
+        xp = array_module(x)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        n = _count(x.shape, axes)
+        centered = x - x.mean(axis=axes, keepdims=True)
+        denom = x.dtype.type(n - correction if n > correction else 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            full = xp.sqrt((centered * centered).sum(axis=axes, keepdims=True) / denom)
+        ctx.save_for_backward(centered, full * denom)
+        return full if keepdim else full.reshape([s for i, s in enumerate(full.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):
+        centered, scale = ctx.saved_tensors
+        xp = array_module(g)
+        g = _unsqueeze_to(g, ctx.axes, ctx.keepdim)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gx = g * centered / scale
+        return xp.where(scale == 0, xp.zeros((), dtype=gx.dtype), gx)
 
 
 class Prod(Function):
@@ -249,6 +278,37 @@ class Norm2(Function):
         return xp.where(full == 0, 0, g * x / safe).astype(x.dtype)
 
 
+class NormP(Function):
+    """out = sum(|x|**p)**(1/p) over ``axes``;  dx = g * sign(x) |x|**(p-1) / out**(p-1).
+
+    As torch: 0 where ``out == 0``, and ``|x|**(p-1)`` taken as 0 at ``x == 0`` for p < 1.
+    """
+
+    works_on_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, *, p, axes, keepdim):
+        xp = array_module(x)
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        full = ((xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, full)
+        return full if keepdim else full.reshape([n for i, n in enumerate(full.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, full = ctx.saved_tensors
+        xp = array_module(x)
+        p = ctx.p
+        g = _unsqueeze_to(g, ctx.axes, ctx.keepdim)
+        zero = xp.zeros((), dtype=x.dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = xp.sign(x) * xp.abs(x) ** (p - 1)
+            if p < 1:
+                scaled = xp.where(x == 0, zero, scaled)
+            scale = xp.where(full == 0, zero, g / full ** (p - 1))
+        return (scaled * scale).astype(x.dtype, copy=False)
+
+
 class CumSum(Function):
     """out[i] = x[0] + ... + x[i] along ``dim``;  dx[i] = g[i] + ... + g[n-1]."""
 
@@ -257,18 +317,25 @@ class CumSum(Function):
     @staticmethod
     def forward(ctx, x, *, dim):
         ctx.dim = dim
-        return array_module(x).cumsum(x, axis=dim)
+        return array_module(x).cumsum(x, axis=dim).reshape(x.shape)  # dim None: a 0-d x
 
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.dim), axis=ctx.dim), axis=ctx.dim)
+        return xp.flip(xp.cumsum(xp.flip(g, axis=ctx.dim), axis=ctx.dim), axis=ctx.dim).reshape(g.shape)
 
 
 # ---------------------------------------------------------------------------- public forms
+def _reduce_dims(op: str, dim: Any, ndim: int) -> tuple[int, ...]:
+    """The axes to reduce: ``dim`` None or empty (``()``, ``[]``) means every dim, as torch."""
+    if dim is not None and not isinstance(dim, int) and len(dim) == 0:
+        dim = None
+    return normalize_dims(op, dim, ndim)
+
+
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
     """Sum over ``dim`` (all dims when None). Bool and integer tensors sum to int64."""
-    axes = normalize_dims("sum", dim, input.ndim)
+    axes = _reduce_dims("sum", dim, input.ndim)
     if dtype is not None:
         dt = dtypes.to_dtype(dtype).numpy_dtype
     else:
@@ -285,7 +352,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
             f"mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype.name}"
         )
-    return Mean.apply(input, axes=normalize_dims("mean", dim, input.ndim), keepdim=keepdim)
+    return Mean.apply(input, axes=_reduce_dims("mean", dim, input.ndim), keepdim=keepdim)
 
 
 def _correction(op: str, unbiased: Any, correction: Any) -> float:
@@ -296,27 +363,33 @@ def _correction(op: str, unbiased: Any, correction: Any) -> float:
     return 1 if unbiased is None or unbiased else 0
 
 
+def _var_args(op: str, input: Tensor, dim: Any, unbiased: Any, correction: Any) -> tuple[tuple[int, ...], float]:
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"{op}(): std and var only support floating point dtypes, got {input.dtype.name}")
+    if isinstance(dim, bool):  # var(x, True): torch's old positional `unbiased`
+        dim, unbiased = None, dim
+    return _reduce_dims(op, dim, input.ndim), _correction(op, unbiased, correction)
+
+
 def var(
     input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
 ) -> Tensor:
     """Variance over ``dim``: sum((x - mean)**2) / (n - correction); correction 1 by default."""
-    if isinstance(dim, bool):  # var(x, True): torch's old positional `unbiased`
-        dim, unbiased = None, dim
-    c = _correction("var", unbiased, correction)
-    x = _float_input("var", input)
-    return Var.apply(x, axes=normalize_dims("var", dim, x.ndim), keepdim=keepdim, correction=c)
+    axes, c = _var_args("var", input, dim, unbiased, correction)
+    return Var.apply(input, axes=axes, keepdim=keepdim, correction=c)
 
 
 def std(
     input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *, correction: Any = None
 ) -> Tensor:
-    """Standard deviation: sqrt(var(...))."""
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    """Standard deviation: sqrt(var(...)); its gradient is 0 where it is 0 (torch)."""
+    axes, c = _var_args("std", input, dim, unbiased, correction)
+    return Std.apply(input, axes=axes, keepdim=keepdim, correction=c)
 
 
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     axis = None if dim is None else normalize_dim("prod", dim, input.ndim)
-    if input._data.dtype.kind in "bi":
+    if input._data.dtype.kind in "biu":
         return Tensor._make(input._data.prod(axis=axis, keepdims=keepdim and axis is not None, dtype=np.int64))
     return Prod.apply(input, axis=axis if input.ndim else None, keepdim=keepdim)
 
@@ -353,7 +426,12 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 
 
 def _amax_amin(op: str, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
-    axes = normalize_dims(op, None if dim == () else dim, input.ndim)
+    axes = _reduce_dims(op, dim, input.ndim)
+    if input.numel() == 0 and (dim is None or (not isinstance(dim, int) and len(dim) == 0)):
+        raise RuntimeError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
     for a in axes:
         if input.shape[a] == 0:
             raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
@@ -372,15 +450,21 @@ def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
 
 def _arg(op: str, input: Tensor, dim: int | None, keepdim: bool) -> Tensor:
     x = input._data
-    if x.size == 0:
-        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+    if x.size == 0 and dim is None:
+        raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
     fn = x.argmax if op == "argmax" else x.argmin
     if dim is None:
         out = fn()
         if keepdim:
             out = array_module(x).asarray(out).reshape((1,) * x.ndim)
+    elif x.ndim == 0:
+        normalize_dim(op, dim, 0)
+        out = fn()
     else:
-        out = fn(axis=normalize_dim(op, dim, x.ndim), keepdims=keepdim) if x.ndim else fn()
+        d = normalize_dim(op, dim, x.ndim)
+        if x.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+        out = fn(axis=d, keepdims=keepdim)
     return Tensor._make(array_module(x).asarray(out, dtype=np.int64))
 
 
@@ -401,24 +485,32 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
 
 
 def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
-    """Vector p-norm over ``dim`` (all elements by default): 'fro'/2, 1, inf, or any p > 0."""
-    x = _float_input("norm", input)
+    """Vector p-norm over ``dim`` (all elements by default): 'fro'/2, 1, inf, -inf, or any p > 0.
+
+    As torch, only for floating-point tensors; the gradient is 0 where the norm is 0.
+    """
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): expected a floating-point tensor as input, got {input.dtype.name}")
+    axes = _reduce_dims("norm", dim, input.ndim)
     if p in ("fro", 2, 2.0):
-        return Norm2.apply(x, axes=normalize_dims("norm", dim, x.ndim), keepdim=keepdim)
+        return Norm2.apply(input, axes=axes, keepdim=keepdim)
     if p in (1, 1.0):
-        return x.abs().sum(dim, keepdim)
+        return input.abs().sum(axes, keepdim)
     if p == float("inf"):
-        return x.abs().amax(() if dim is None else dim, keepdim)
-    if isinstance(p, (int, float)) and p > 0:
-        return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
-    raise ValueError(f"norm: unsupported p={p!r} (use 'fro', 1, 2, inf or a positive number)")
+        return input.abs().amax(axes, keepdim)
+    if p == float("-inf"):
+        return input.abs().amin(axes, keepdim)
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0:
+        return NormP.apply(input, p=float(p), axes=axes, keepdim=keepdim)
+    raise ValueError(f"norm: unsupported p={p!r} (use 'fro', 1, 2, inf, -inf or a positive number)")
 
 
 def cumsum(input: Tensor, dim: int) -> Tensor:
     """Running sum along ``dim``."""
     d = normalize_dim("cumsum", dim, input.ndim)
     if input._data.dtype.kind in "biu":
-        return Tensor._make(array_module(input._data).cumsum(input._data, axis=d, dtype=np.int64))
+        x = input._data
+        return Tensor._make(array_module(x).cumsum(x, axis=d if x.ndim else None, dtype=np.int64).reshape(x.shape))
     return CumSum.apply(input, dim=d if input.ndim else None)
 
 

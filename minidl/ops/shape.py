@@ -17,7 +17,7 @@ import numpy as np
 from minidl import dtypes
 from minidl.autograd.function import Function
 from minidl.backend import Device, array_module, scatter_add, to_device
-from minidl.errors import ShapeError, normalize_dim
+from minidl.errors import ShapeError, normalize_dim, normalize_dims
 from minidl.tensor import Tensor
 
 __all__ = [
@@ -95,8 +95,8 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
     if dim is None:
         dims = {i for i, s in enumerate(shape) if s == 1}
     else:
-        dims = {normalize_dim("squeeze", d, input.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
-        dims = {d for d in dims if input.ndim and shape[d] == 1}
+        dims = normalize_dims("squeeze", tuple(dim) if isinstance(dim, (tuple, list)) else dim, input.ndim)
+        dims = {d for d in dims if shape[d] == 1}
     return reshape(input, tuple(s for i, s in enumerate(shape) if i not in dims))
 
 
@@ -207,18 +207,20 @@ class Repeat(Function):
 
     @staticmethod
     def forward(ctx, x, *, reps):
+        ctx.reps, ctx.x_shape = reps, x.shape
         x = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
         ctx.in_shape = x.shape
         return array_module(x).tile(x, reps)
 
     @staticmethod
     def backward(ctx, g):
-        # view g as (r0, s0, r1, s1, ...) and sum the tile axes r_i
+        # view g as (r0, s0, r1, s1, ...) and sum the tile axes r_i (sizes given: a
+        # repeat of 0 leaves g empty, where -1 could not be inferred)
         split = []
-        for n in ctx.in_shape:
-            split += [-1, n]
+        for r, n in zip(ctx.reps, ctx.in_shape):
+            split += [r, n]
         g = g.reshape(split)
-        return g.sum(axis=tuple(range(0, g.ndim, 2)))
+        return g.sum(axis=tuple(range(0, g.ndim, 2))).reshape(ctx.x_shape)
 
 
 def repeat(input: Tensor, sizes: Sequence[int]) -> Tensor:
@@ -232,20 +234,26 @@ def repeat(input: Tensor, sizes: Sequence[int]) -> Tensor:
 
 # ---------------------------------------------------------------------------- cat, stack, split
 class Cat(Function):
-    """out = the inputs joined along ``dim``;  d(input i) = its slice of g."""
+    """out = the inputs joined along ``dim``;  d(input i) = its slice of g.
+
+    Inputs flagged in ``skip`` (torch's legacy empty 1-D tensors, shape (0,)) take no
+    part in the join; their gradient is an empty (0,) array.
+    """
 
     works_on_arrays = True
 
     @staticmethod
-    def forward(ctx, *xs, dim):
-        ctx.dim = dim
-        ctx.sizes = [x.shape[dim] for x in xs]
-        return array_module(*xs).concatenate(xs, axis=dim)
+    def forward(ctx, *xs, dim, skip):
+        ctx.dim, ctx.skip = dim, skip
+        kept = [x for x, s in zip(xs, skip) if not s]
+        ctx.sizes = [x.shape[dim] for x in kept]
+        return array_module(*xs).concatenate(kept, axis=dim)
 
     @staticmethod
     def backward(ctx, g):
-        bounds = np.cumsum(ctx.sizes)[:-1]
-        return tuple(array_module(g).split(g, bounds, axis=ctx.dim))
+        xp = array_module(g)
+        pieces = iter(xp.split(g, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
+        return tuple(xp.zeros((0,), dtype=g.dtype) if s else next(pieces) for s in ctx.skip)
 
 
 class Stack(Function):
@@ -281,8 +289,8 @@ class Split(Function):
 
 def _common(op: str, tensors: Sequence[Tensor]) -> list[Tensor]:
     tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
+    if not tensors:  # torch raises ValueError for cat, RuntimeError for stack
+        raise (ValueError if op == "cat" else RuntimeError)(f"{op}(): expected a non-empty list of Tensors")
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}(): expected a sequence of Tensors, got {type(t).__name__}")
@@ -292,16 +300,23 @@ def _common(op: str, tensors: Sequence[Tensor]) -> list[Tensor]:
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing ``dim``; other dims must match."""
-    ts = [t for t in _common("cat", tensors) if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)[:1]
-    ref = ts[0]
+    ts = _common("cat", tensors)
+    # torch skips empty 1-D tensors (shape (0,)) whatever the other shapes are
+    skip = tuple(t.ndim == 1 and t.shape[0] == 0 for t in ts)
+    if all(skip):
+        skip = (False,) * len(ts)
+    i0 = skip.index(False)
+    ref = ts[i0]
     d = normalize_dim("cat", dim, ref.ndim)
     for i, t in enumerate(ts):
+        if skip[i]:
+            continue
         if t.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape)) if j != d):
             raise ShapeError(
-                f"cat(): sizes of tensors must match except in dimension {d}: tensor 0 has shape "
+                f"cat(): sizes of tensors must match except in dimension {d}: tensor {i0} has shape "
                 f"{tuple(ref.shape)}, tensor {i} has shape {tuple(t.shape)}"
             )
-    return Cat.apply(*ts, dim=d)
+    return Cat.apply(*ts, dim=d, skip=skip)
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -342,7 +357,9 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     d = normalize_dim("chunk", dim, input.ndim)
-    return split(input, max(1, -(-input.shape[d] // chunks)), d)
+    if input.shape[d] == 0:
+        return split(input, [0] * chunks, d)  # torch: `chunks` empty pieces
+    return split(input, -(-input.shape[d] // chunks), d)
 
 
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
@@ -368,7 +385,7 @@ class Flip(Function):
 
 
 def flip(input: Tensor, dims: Sequence[int]) -> Tensor:
-    axes = tuple(normalize_dim("flip", d, input.ndim) for d in dims)
+    axes = normalize_dims("flip", tuple(dims), input.ndim)  # refuses a repeated dim, as torch
     return Flip.apply(input, dims=axes)
 
 
@@ -376,10 +393,17 @@ def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     """``length`` elements of ``dim`` from ``start`` (a view)."""
     d = normalize_dim("narrow", dim, input.ndim)
     n = input.shape[d]
+    if not -n <= start <= n:  # torch: IndexError for the start, RuntimeError for the length
+        raise IndexError(f"narrow: start out of range (expected to be in range of [{-n}, {n}], but got {start})")
     if start < 0:
         start += n
-    if not 0 <= start <= n or length < 0 or start + length > n:
-        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n})")
+    if length < 0:
+        raise RuntimeError(f"narrow: length must be non-negative, got {length}")
+    if start + length > n:
+        raise RuntimeError(
+            f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {d} "
+            f"of a tensor of shape {tuple(input.shape)}"
+        )
     key = (slice(None),) * d + (slice(start, start + length),)
     return getitem(input, key)
 
@@ -447,38 +471,57 @@ def _pad_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last ``len(pad) // 2`` dims: ``pad = (left, right, top, bottom, ...)``, last dim first.
 
-    ``mode``: 'constant' (with ``value``, default 0; negative widths crop), 'reflect',
-    'replicate' or 'circular'.
+    ``mode``: 'constant' (with ``value``, default 0), 'reflect', 'replicate' or 'circular'.
+    Negative widths crop (constant, reflect, replicate), as in torch.
+    Errors as torch's: RuntimeError for bad widths, NotImplementedError for a bad mode.
     """
     pad = [int(p) for p in pad]
+    shape = tuple(input.shape)
     if len(pad) % 2:
-        raise ValueError(f"pad: padding length must be divisible by 2, got {len(pad)}")
+        raise ShapeError(f"pad: padding length must be divisible by 2, got {len(pad)} ({pad})")
     k = len(pad) // 2
     if k > input.ndim:
-        raise ValueError(f"pad: padding length {len(pad)} is too large for a {input.ndim}-D input")
+        raise ShapeError(
+            f"pad: padding length should be less than or equal to two times the input dimension, but "
+            f"got padding length {len(pad)} for an input of shape {shape}"
+        )
     widths = [(0, 0)] * (input.ndim - k) + [(pad[2 * j], pad[2 * j + 1]) for j in reversed(range(k))]
-    shape = tuple(input.shape)
     if mode == "constant":
-        for (a, b), n in zip(widths, shape):
-            if n + a + b < 0:
-                raise RuntimeError(f"pad: padding {pad} would make a dimension of size {n} negative")
+        for axis, ((a, b), n) in enumerate(zip(widths, shape)):
+            if n - max(-a, 0) - max(-b, 0) < 0:  # torch crops first, then pads
+                raise RuntimeError(
+                    f"pad: padding {pad} crops more than the {n} elements of dimension {axis} of an "
+                    f"input of shape {shape}"
+                )
         return Pad.apply(input, widths=tuple(widths), mode=mode, value=0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+        raise NotImplementedError(
+            f"pad: unrecognised padding mode {mode!r}; use 'constant', 'reflect', 'replicate' or 'circular'"
+        )
     if value not in (None, 0):
-        raise ValueError(f"pad: padding mode {mode!r} doesn't take in value argument")
-    for (a, b), n in zip(widths[input.ndim - k :], shape[input.ndim - k :]):
-        if a < 0 or b < 0:
-            raise RuntimeError(f"pad: negative padding is only supported in constant mode, got {pad}")
+        raise RuntimeError(f"pad: padding mode {mode!r} doesn't take in value argument")
+    for axis, ((a, b), n) in enumerate(zip(widths, shape)):
+        if axis < input.ndim - k:
+            continue
+        if mode == "circular" and (a < 0 or b < 0):
+            raise RuntimeError(f"pad: negative padding is not supported in circular mode, got {pad}")
+        if mode != "circular" and n > 0 and n + a + b < 1:
+            raise RuntimeError(
+                f"pad: input of shape {shape} is too small for padding {pad}: dimension {axis} of "
+                f"size {n} would have size {n + a + b}"
+            )
         if mode == "reflect" and (a >= n or b >= n):
             raise RuntimeError(
                 f"pad: padding size should be less than the corresponding input dimension, but got: "
-                f"padding ({a}, {b}) at dimension of size {n}"
+                f"padding ({a}, {b}) at dimension {axis} of size {n} (input shape {shape})"
             )
         if mode == "circular" and (a > n or b > n):
-            raise RuntimeError(f"pad: padding value causes wrapping around more than once ({pad} for size {n})")
+            raise RuntimeError(
+                f"pad: padding value causes wrapping around more than once ({pad} for dimension {axis} "
+                f"of size {n}, input shape {shape})"
+            )
         if mode == "replicate" and n == 0 and (a or b):
-            raise RuntimeError("pad: cannot replicate-pad an empty dimension")
+            raise RuntimeError(f"pad: cannot replicate-pad the empty dimension {axis} of an input of shape {shape}")
     return Pad.apply(input, widths=tuple(widths), mode=mode, value=None)
 
 
@@ -498,8 +541,15 @@ def _index_key(key: Any) -> tuple[Any, bool]:
             k = k._data
             if k.dtype.kind == "f":
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            if k.dtype == np.uint8:  # torch reads a uint8 (byte) tensor as a mask
+                k = k.astype(np.bool_)
+            elif k.ndim == 0 and k.dtype.kind in "iu":  # torch: a 0-d integer tensor is an int
+                k = int(k)
         elif isinstance(k, list):
-            k = np.asarray(k)
+            k = np.asarray(k) if k else np.zeros(0, dtype=np.int64)  # x[[]] selects nothing
+        if isinstance(k, slice) and k.step is not None and k.step <= 0:
+            # torch refuses negative steps (numpy would reverse): use flip()
+            raise ValueError("slice step cannot be zero" if k.step == 0 else "step must be greater than zero")
         if isinstance(k, (int, np.integer, slice)) or k is None or k is Ellipsis:
             pass
         elif getattr(k, "dtype", None) == np.bool_:
@@ -510,24 +560,65 @@ def _index_key(key: Any) -> tuple[Any, bool]:
     return tuple(out), basic
 
 
+def _stages(key: tuple[Any, ...], basic: bool) -> tuple[tuple[Any, ...], ...]:
+    """``key`` as numpy keys applied one after the other, so that numpy gives torch's result.
+
+    numpy counts an int next to index arrays as one more index array, which moves the
+    indexed dims to the front when a slice separates them ("x[:, [0, 1], :, 0]"); torch
+    applies ints (and slices, None) first, then the arrays. So such a key becomes two
+    stages: a basic key (a view), then the arrays on what is left.
+    """
+    if basic or not any(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in key):
+        return (key,)
+    first: list[Any] = []
+    then: list[Any] = []
+    for k in key:
+        if isinstance(k, bool):  # a bool scalar adds a dim (a view only written as None)
+            first.append(None if k else k)
+            then.append(slice(None))
+        elif isinstance(k, (int, np.integer)):
+            first.append(k)  # the dim is gone
+        elif k is None or isinstance(k, slice):
+            first.append(k)
+            then.append(slice(None))
+        elif k is Ellipsis:
+            first.append(k)
+            then.append(k)
+        else:  # an index array, or a mask over k.ndim dims
+            first.extend([slice(None)] * (k.ndim if k.dtype == np.bool_ else 1))
+            then.append(k)
+    return tuple(first), tuple(then)
+
+
+def _view(x: Any, stages: tuple[tuple[Any, ...], ...]) -> Any:
+    """``x`` indexed by every stage but the last (basic keys: a view that writes through)."""
+    for k in stages[:-1]:
+        x = x[k]
+    return x
+
+
 class Index(Function):
-    """out = x[key];  dx = zeros with g placed (basic) or scatter-added (advanced) at key."""
+    """out = x[key];  dx = zeros with g placed (basic) or scatter-added (advanced) at key.
+
+    ``stages``: the key as one numpy key, or two applied in turn (see ``_stages``).
+    """
 
     works_on_arrays = True
 
     @staticmethod
-    def forward(ctx, x, *, key, basic):
-        ctx.key, ctx.basic, ctx.shape = key, basic, x.shape
-        return x[key]
+    def forward(ctx, x, *, stages, basic):
+        ctx.stages, ctx.basic, ctx.shape = stages, basic, x.shape
+        return _view(x, stages)[stages[-1]]
 
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
         gx = xp.zeros(ctx.shape, dtype=g.dtype)
-        if ctx.basic or _is_single_mask(ctx.key):
-            gx[ctx.key] = g
+        key = ctx.stages[-1]
+        if ctx.basic or _is_single_mask(key):
+            _view(gx, ctx.stages)[key] = g
         else:
-            scatter_add(gx, ctx.key, g)
+            scatter_add(_view(gx, ctx.stages), key, g)
         return gx
 
 
@@ -536,33 +627,41 @@ def _is_single_mask(key: tuple[Any, ...]) -> bool:
 
 
 def getitem(input: Tensor, key: Any) -> Tensor:
-    """``input[key]`` with numpy's (and torch's) rules: ints, slices, None, ..., masks, index arrays."""
+    """``input[key]`` with torch's rules: ints, slices, None, ..., masks, index arrays."""
     k, basic = _index_key(key)
     try:
-        return Index.apply(input, key=k, basic=basic)
+        return Index.apply(input, stages=_stages(k, basic), basic=basic)
     except IndexError as e:
         raise IndexError(f"index {key!r} is invalid for a tensor of shape {tuple(input.shape)}: {e}") from None
 
 
 class IndexPut(Function):
-    """out = x with out[key] = v;  dx = g with g[key] = 0,  dv = g[key]."""
+    """out = x with out[key] = v;  dx = g with g[key] = 0,  dv = g[key].
+
+    v broadcasts to x[key] (it may also have extra leading 1s, as numpy and torch allow);
+    the engine sums dv back over the broadcast dims.
+    """
 
     works_on_arrays = True
 
     @staticmethod
-    def forward(ctx, x, v, *, key):
-        ctx.key = key
+    def forward(ctx, x, v, *, stages):
+        ctx.stages, ctx.v_ndim = stages, v.ndim
         out = x.copy()
-        out[key] = v
+        _view(out, stages)[stages[-1]] = v
         return out
 
     @staticmethod
     def backward(ctx, g):
-        gx = None
+        gx = gv = None
+        key = ctx.stages[-1]
         if ctx.needs_input_grad[0]:
             gx = g.copy()
-            gx[ctx.key] = 0
-        gv = g[ctx.key] if ctx.needs_input_grad[1] else None
+            _view(gx, ctx.stages)[key] = 0
+        if ctx.needs_input_grad[1]:
+            gv = _view(g, ctx.stages)[key]
+            if gv.ndim < ctx.v_ndim:  # v had extra leading 1s
+                gv = gv.reshape((1,) * (ctx.v_ndim - gv.ndim) + gv.shape)
         return gx, gv
 
 
@@ -570,11 +669,30 @@ def setitem(input: Tensor, key: Any, value: Any) -> None:
     """``input[key] = value``: writes in place; inside a graph, records the write (torch)."""
     from minidl.ops.elementwise import as_tensor_operand
 
-    k, _ = _index_key(key)
+    k, basic = _index_key(key)
+    stages = _stages(k, basic)
     v = as_tensor_operand(value, input)
+    xp = array_module(input._data)
+    try:  # the shape of input[key], from a zero-stride stand-in (no copy of the data)
+        stand_in = xp.broadcast_to(xp.zeros((), dtype=np.bool_), tuple(input.shape))
+        target = tuple(_view(stand_in, stages)[stages[-1]].shape)
+    except IndexError as e:
+        raise IndexError(f"index {key!r} is invalid for a tensor of shape {tuple(input.shape)}: {e}") from None
+    vs = tuple(v.shape)
+    while len(vs) > len(target) and vs[0] == 1:
+        vs = vs[1:]
+    try:
+        fits = np.broadcast_shapes(vs, target) == target
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(
+            f"setitem: shape mismatch: value tensor of shape {tuple(v.shape)} cannot be broadcast to "
+            f"indexing result of shape {target} (tensor of shape {tuple(input.shape)}, index {key!r})"
+        )
     if v._data.dtype != input._data.dtype:
         v = v.to(input.dtype)
-    input._inplace("setitem", lambda: IndexPut.apply(input, v, key=k))
+    input._inplace("setitem", lambda: IndexPut.apply(input, v, stages=stages))
 
 
 # ---------------------------------------------------------------------------- gather
@@ -587,6 +705,8 @@ class Gather(Function):
     def forward(ctx, x, *, index, dim):
         ctx.dim, ctx.shape = dim, x.shape
         ctx.save_for_backward(index)
+        # index may be smaller than x in the dims other than ``dim``: those are cropped
+        x = x[tuple(slice(None) if i == dim else slice(0, s) for i, s in enumerate(index.shape))]
         return array_module(x).take_along_axis(x, index, axis=dim)
 
     @staticmethod
@@ -612,9 +732,19 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
             f"gather(): Index tensor must have the same number of dimensions as input tensor "
             f"(index {tuple(idx.shape)}, input {tuple(input.shape)})"
         )
+    for i, (a, b) in enumerate(zip(idx.shape, input.shape)):
+        if i != d and a > b:
+            raise RuntimeError(
+                f"gather(): Size does not match at dimension {i}: expected index {tuple(idx.shape)} to "
+                f"be no larger than input {tuple(input.shape)} apart from dimension {d}"
+            )
     n = input.shape[d]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise IndexError(f"gather(): index {int(idx.max())} is out of bounds for dimension {d} with size {n}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):  # torch takes no negative index here
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise RuntimeError(
+            f"gather(): index {bad} is out of bounds for dimension {d} with size {n} "
+            f"(input shape {tuple(input.shape)})"
+        )
     return Gather.apply(input, index=idx, dim=d)
 
 
@@ -622,8 +752,17 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """The slices ``index`` (1-D) along ``dim``."""
     d = normalize_dim("index_select", dim, input.ndim)
     idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"index_select(): Expected dtype int32 or int64 for index, got {idx.dtype}")
     if idx.ndim > 1:
-        raise IndexError("index_select(): Index is supposed to be a vector")
+        raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {tuple(idx.shape)}")
+    n = input.shape[d]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):  # torch takes no negative index here
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise RuntimeError(
+            f"index_select(): index {bad} is out of range for dimension {d} with size {n} "
+            f"(input shape {tuple(input.shape)})"
+        )
     return getitem(input, (slice(None),) * d + (idx.reshape(-1),))
 
 
@@ -667,3 +806,18 @@ class ToDevice(Function):
 def move_to(input: Tensor, device: Device) -> Tensor:
     """``input`` on ``device`` (differentiable: the gradient travels back)."""
     return ToDevice.apply(input, device=device)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot rows: ``(*,)`` class indices -> ``(*, num_classes)`` (no gradient)."""
+    idx = tensor._data
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise RuntimeError(
+            f"one_hot: class values must be in [0, {num_classes}), got {int(idx.min())}..{int(idx.max())}"
+        )
+    xp = array_module(idx)
+    return Tensor._make((idx[..., None] == xp.arange(num_classes)).astype(np.int64))

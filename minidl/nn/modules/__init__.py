@@ -1,0 +1,1 @@
+"""The layers of ``minidl.nn``, one module per family (as torch.nn.modules)."""
