@@ -475,6 +475,8 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     Negative widths crop (constant, reflect, replicate), as in torch.
     Errors as torch's: RuntimeError for bad widths, NotImplementedError for a bad mode.
     """
+    if any(not isinstance(p, (int, np.integer)) or isinstance(p, bool) for p in pad):
+        raise TypeError(f"pad(): argument 'pad' must be a tuple of ints, got {tuple(pad)!r}")
     pad = [int(p) for p in pad]
     shape = tuple(input.shape)
     if len(pad) % 2:
@@ -484,6 +486,11 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         raise ShapeError(
             f"pad: padding length should be less than or equal to two times the input dimension, but "
             f"got padding length {len(pad)} for an input of shape {shape}"
+        )
+    if mode in ("reflect", "replicate", "circular") and input.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"pad: {mode} padding of {len(pad)} values pads the last {k} dims of a {k + 1}-D or {k + 2}-D input "
+            f"(batched or not), got an input of shape {shape}"
         )
     widths = [(0, 0)] * (input.ndim - k) + [(pad[2 * j], pad[2 * j + 1]) for j in reversed(range(k))]
     if mode == "constant":

@@ -598,3 +598,15 @@ def test_error_messages_name_the_shapes():
     with pytest.raises(RuntimeError) as info:
         md.zeros(2, 3).view(4, 2)
     assert re.search(r"view.*\[4, 2\].*6", str(info.value))
+
+
+def test_pad_refuses_what_torch_refuses():
+    for x_shape, widths, mode in [((1, 2, 3, 4, 4), [1, 1, 1, 1], "reflect"), ((1, 3, 4, 4), [1, 1], "replicate")]:
+        with pytest.raises(NotImplementedError):
+            torch.nn.functional.pad(torch.zeros(x_shape), widths, mode=mode)
+        with pytest.raises(NotImplementedError, match=str(x_shape)):
+            md.pad(md.zeros(x_shape), widths, mode=mode)
+    with pytest.raises(TypeError):
+        torch.nn.functional.pad(torch.zeros(2, 3), [1.5, 1])
+    with pytest.raises(TypeError, match="ints"):
+        md.pad(md.zeros(2, 3), [1.5, 1])
