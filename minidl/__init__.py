@@ -118,6 +118,7 @@ from minidl.ops.shape import (
     unsqueeze,
 )
 from minidl.random import Generator, initial_seed, manual_seed, seed
+from minidl.serialization import load, save
 from minidl.tensor import Size, Tensor
 
 float = float32

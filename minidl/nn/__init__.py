@@ -18,7 +18,10 @@ from minidl.nn.modules.activation import (
     Softplus,
     Tanh,
 )
+from minidl.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from minidl.nn.modules.container import ModuleDict, ModuleList, Sequential
+from minidl.nn.modules.conv import Conv2d, ConvTranspose2d
+from minidl.nn.modules.dropout import Dropout, Dropout2d
 from minidl.nn.modules.linear import Flatten, Identity, Linear, Unflatten
 from minidl.nn.modules.loss import (
     BCELoss,
@@ -32,6 +35,7 @@ from minidl.nn.modules.loss import (
     SmoothL1Loss,
 )
 from minidl.nn.modules.module import Module
+from minidl.nn.modules.normalization import LayerNorm
 from minidl.nn.modules.padding import (
     CircularPad1d,
     CircularPad2d,
@@ -49,5 +53,6 @@ from minidl.nn.modules.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from minidl.nn.modules.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from minidl.nn.modules.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from minidl.nn.parameter import Buffer, Parameter

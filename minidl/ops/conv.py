@@ -1,0 +1,474 @@
+"""2-D convolution and its adjoint, the transposed convolution (``conv2d``, ``conv_transpose2d``).
+
+Both are one :class:`~minidl.autograd.Function` each, built from ``im2col``/``col2im``
+(:mod:`minidl.backend.im2col`, where the column layout is explained) and ONE matrix
+product per chunk of the batch. Shapes, with G groups, K = C/G*kh*kw (a column's length)
+and L = N*oh*ow (the number of windows)::
+
+    conv2d            x (N, C, H, W), w (O, C/G, kh, kw), b (O,)  ->  y (N, O, oh, ow)
+      forward         cols = im2col(x)                   (G, K, L)
+                      y    = w (G, O/G, K) @ cols + b    (G, O/G, L) -> (N, O, oh, ow)
+      backward        dw   = g (G, O/G, L) @ cols^T      (G, O/G, K)
+                      dx   = col2im(w^T @ g)             (G, K, L) -> (N, C, H, W)
+                      db   = g summed over N, oh, ow
+
+    conv_transpose2d  x (N, Cin, H, W), w (Cin, Cout/G, kh, kw), b (Cout,) -> y (N, Cout, Hout, Wout)
+      forward         y    = col2im(w^T @ x) + b         (conv2d's dx, with x in g's place)
+      backward        dx   = w @ im2col(g)               (conv2d's forward, on g)
+                      dw   = x @ im2col(g)^T             (conv2d's dw, roles swapped)
+
+Groups are a batched matmul over the leading G axis (depthwise: G = C).
+
+Memory: the columns hold kh*kw copies of the input. When those of the whole batch would
+exceed the limit (512 MB by default, :func:`set_im2col_memory_limit`), the batch is cut
+into chunks that fit, and backward rebuilds each chunk's columns instead of keeping
+them. Otherwise forward keeps the columns for the weight gradient (only when the weight
+needs one). Backward holds a chunk's columns and their gradient at once: at most twice
+the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from minidl.autograd.function import Function
+from minidl.backend import array_module
+from minidl.backend.im2col import Pads, col2im, conv_output_size, im2col
+from minidl.errors import ShapeError
+from minidl.tensor import Tensor
+
+__all__ = [
+    "conv2d",
+    "conv_transpose2d",
+    "get_im2col_memory_limit",
+    "set_im2col_memory_limit",
+]
+
+_MEMORY_LIMIT = [512 * 2**20]
+
+
+def set_im2col_memory_limit(nbytes: int) -> None:
+    """Cap the bytes of im2col columns built at once (default 512 MB); larger batches run in chunks."""
+    if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes <= 0:
+        raise ValueError(f"set_im2col_memory_limit: expected a positive number of bytes, got {nbytes!r}")
+    _MEMORY_LIMIT[0] = nbytes
+
+
+def get_im2col_memory_limit() -> int:
+    """The current cap, in bytes, on the im2col columns built at once."""
+    return _MEMORY_LIMIT[0]
+
+
+def _batch_chunks(n: int, bytes_per_sample: int) -> list[tuple[int, int]]:
+    """Split samples 0..n into [lo, hi) ranges whose columns fit the memory limit (at least one sample each)."""
+    per = max(1, _MEMORY_LIMIT[0] // max(bytes_per_sample, 1))
+    if per >= n:
+        return [(0, n)]
+    return [(lo, min(lo + per, n)) for lo in range(0, n, per)]
+
+
+def _to_rows(a: Any, groups: int) -> Any:
+    """(n, O, h, w) -> (G, O/G, n*h*w), contiguous: the GEMM operand layout (moves rows of h*w values)."""
+    xp = array_module(a)
+    n, o, h, w = a.shape
+    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * h * w)
+
+
+def _from_rows(a3: Any, n: int, h: int, w: int) -> Any:
+    """(G, O/G, n*h*w) -> (n, O, h, w), a view."""
+    return a3.reshape(a3.shape[0] * a3.shape[1], n, h, w).transpose(1, 0, 2, 3)
+
+
+def _matmul_t(a: Any, b: Any) -> Any:
+    """a @ b^T for stacks of matrices (BLAS reads the transposed operand in place)."""
+    return array_module(a).matmul(a, b.transpose(0, 2, 1))
+
+
+# ---------------------------------------------------------------------------- conv2d
+class Convolution(Function):
+    """y = conv2d(x, w) + b (see the module docstring for the shapes and formulas).
+
+    ``padding`` is ((top, bottom), (left, right)); a 3-D x (C, H, W) is one sample.
+    """
+
+    works_on_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, *, stride, padding, dilation, groups):
+        xp = array_module(x)
+        ctx.unbatched = x.ndim == 3
+        if ctx.unbatched:
+            x = x[None]
+        n, c, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        geom = ((kh, kw), stride, padding, dilation)
+        oh = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
+        ow = conv_output_size(wd, kw, stride[1], padding[1], dilation[1])
+        k = c // groups * kh * kw
+        w3 = w.reshape(groups, o // groups, k)  # (G, O/G, K)
+        chunks = _batch_chunks(n, c * kh * kw * oh * ow * x.itemsize)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        keep_cols = need_w and len(chunks) == 1
+
+        out = xp.empty((n, o, oh, ow), dtype=x.dtype)
+        cols = None
+        for lo, hi in chunks:
+            cols = im2col(x[lo:hi], *geom).reshape(groups, k, (hi - lo) * oh * ow)  # (G, K, L)
+            y = _from_rows(xp.matmul(w3, cols), hi - lo, oh, ow)
+            if b is None:
+                out[lo:hi] = y
+            else:  # the bias add and the (O, N) -> (N, O) swap in one pass
+                xp.add(y, b.reshape(o, 1, 1), out=out[lo:hi])
+
+        ctx.x_shape, ctx.geom, ctx.groups, ctx.chunks = (n, c, h, wd), geom, groups, chunks
+        ctx.cols_kept = keep_cols
+        ctx.save_for_backward(
+            cols if keep_cols else (x if need_w else None),
+            w if need_x else None,
+        )
+        return out[0] if ctx.unbatched else out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        cols_or_x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        need_x, need_w, need_b = need[0], need[1], len(need) > 2 and need[2]
+        if ctx.unbatched:
+            g = g[None]
+        n, c, h, wd = ctx.x_shape
+        G, geom = ctx.groups, ctx.geom
+        oh, ow = g.shape[2:]
+        k = c // G * geom[0][0] * geom[0][1]
+        gx = gw3 = gb = None
+        if need_x and len(ctx.chunks) > 1:
+            gx = xp.empty((n, c, h, wd), dtype=g.dtype)
+        for lo, hi in ctx.chunks:
+            g3 = _to_rows(g[lo:hi], G)  # (G, O/G, L)
+            if need_b:
+                part = g3.reshape(g.shape[1], g3.shape[-1]).sum(axis=1)
+                gb = part if gb is None else gb + part
+            if need_w:
+                if ctx.cols_kept:
+                    cols = cols_or_x
+                else:
+                    cols = im2col(cols_or_x[lo:hi], *geom).reshape(G, k, (hi - lo) * oh * ow)
+                part = _matmul_t(g3, cols)  # (G, O/G, K)
+                gw3 = part if gw3 is None else gw3 + part
+            if need_x:
+                o = w.shape[0]
+                w3 = w.reshape(G, o // G, k)
+                gcols = xp.matmul(w3.transpose(0, 2, 1), g3)  # (G, K, L)
+                part = col2im(gcols, (hi - lo, c, h, wd), *geom)
+                if gx is None:
+                    gx = part
+                else:
+                    gx[lo:hi] = part
+        if gx is not None and ctx.unbatched:
+            gx = gx[0]
+        gw = None
+        if gw3 is not None:
+            gw = gw3.reshape(gw3.shape[0] * gw3.shape[1], c // G, *geom[0])
+        return gx, gw, gb
+
+
+# ---------------------------------------------------------------------------- conv_transpose2d
+def _transpose_geometry(
+    size: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int
+) -> tuple[int, tuple[int, int], int]:
+    """For one dim of a transposed convolution: (output size, the pads of the matching
+    convolution, the size of the part of the output that col2im fills).
+
+    The output is the full canvas of (size - 1)*stride + dilation*(kernel - 1) + 1 cells
+    with ``padding`` cropped from both ends and ``output_padding`` cells added at the end.
+    Seen from the convolution that maps the output back onto the input, that is padding
+    (padding, padding - output_padding); when output_padding > padding the last cells are
+    beyond every window: they stay 0 (and get no gradient), so col2im fills only the rest.
+    """
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    after = padding - output_padding
+    return out, (padding, max(after, 0)), out - max(-after, 0)
+
+
+class ConvolutionTranspose(Function):
+    """y = conv_transpose2d(x, w) + b, the adjoint of conv2d (module docstring for shapes).
+
+    ``padding`` and ``output_padding`` are (h, w) pairs; a 3-D x (Cin, H, W) is one sample.
+    """
+
+    works_on_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, *, stride, padding, output_padding, dilation, groups):
+        xp = array_module(x)
+        ctx.unbatched = x.ndim == 3
+        if ctx.unbatched:
+            x = x[None]
+        n, cin, h, wd = x.shape
+        _, cog, kh, kw = w.shape
+        cout = cog * groups
+        out_h, pads_h, core_h = _transpose_geometry(h, kh, stride[0], padding[0], output_padding[0], dilation[0])
+        out_w, pads_w, core_w = _transpose_geometry(wd, kw, stride[1], padding[1], output_padding[1], dilation[1])
+        geom = ((kh, kw), stride, (pads_h, pads_w), dilation)
+        k = cog * kh * kw
+        w3 = w.reshape(groups, cin // groups, k)  # (G, Cin/G, K)
+        chunks = _batch_chunks(n, cout * kh * kw * h * wd * x.itemsize)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        keep_rows = need_w and len(chunks) == 1
+        filled = (core_h, core_w) == (out_h, out_w)
+
+        out = None
+        if len(chunks) > 1 or not filled:
+            out = (xp.empty if filled else xp.zeros)((n, cout, out_h, out_w), dtype=x.dtype)
+        x3 = None
+        for lo, hi in chunks:
+            x3 = _to_rows(x[lo:hi], groups)  # (G, Cin/G, L)
+            cols = xp.matmul(w3.transpose(0, 2, 1), x3)  # (G, K, L)
+            y = col2im(cols, (hi - lo, cout, core_h, core_w), *geom)
+            if out is None:
+                out = y
+            else:
+                out[lo:hi, :, :core_h, :core_w] = y
+        if b is not None:
+            out += b.reshape(cout, 1, 1)
+
+        ctx.x_shape, ctx.geom, ctx.groups, ctx.chunks = (n, cin, h, wd), geom, groups, chunks
+        ctx.core, ctx.rows_kept = (core_h, core_w), keep_rows
+        ctx.save_for_backward(x3 if keep_rows else (x if need_w else None), w if need_x else None)
+        return out[0] if ctx.unbatched else out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = array_module(g)
+        rows_or_x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        need_x, need_w, need_b = need[0], need[1], len(need) > 2 and need[2]
+        if ctx.unbatched:
+            g = g[None]
+        n, cin, h, wd = ctx.x_shape
+        G, geom = ctx.groups, ctx.geom
+        core_h, core_w = ctx.core
+        k = g.shape[1] // G * geom[0][0] * geom[0][1]
+        gx = gw3 = None
+        gb = g.sum(axis=(0, 2, 3)) if need_b else None
+        if need_x and len(ctx.chunks) > 1:
+            gx = xp.empty((n, cin, h, wd), dtype=g.dtype)
+        for lo, hi in ctx.chunks:
+            if not (need_x or need_w):
+                break
+            cols = im2col(g[lo:hi, :, :core_h, :core_w], *geom).reshape(G, k, (hi - lo) * h * wd)  # (G, K, L)
+            if need_x:
+                w3 = w.reshape(G, cin // G, k)
+                part = _from_rows(xp.matmul(w3, cols), hi - lo, h, wd)
+                if gx is None:
+                    gx = xp.ascontiguousarray(part)
+                else:
+                    gx[lo:hi] = part
+            if need_w:
+                x3 = rows_or_x if ctx.rows_kept else _to_rows(rows_or_x[lo:hi], G)
+                part = _matmul_t(x3, cols)  # (G, Cin/G, K)
+                gw3 = part if gw3 is None else gw3 + part
+        if gx is not None and ctx.unbatched:
+            gx = gx[0]
+        gw = None
+        if gw3 is not None:
+            gw = gw3.reshape(cin, k // (geom[0][0] * geom[0][1]), *geom[0])
+        return gx, gw, gb
+
+
+# ---------------------------------------------------------------------------- argument checks
+def _pair(op: str, name: str, value: Any) -> tuple[int, int]:
+    """An int or a sequence of 1 or 2 ints as an (h, w) pair (torch's rule)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be an int or a tuple of 2 ints, got {value!r}")
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        items = list(value)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            if len(items) == 1:
+                return (items[0], items[0])
+            if len(items) == 2:
+                return (items[0], items[1])
+            raise RuntimeError(
+                f"{op}: expected {name} to be a single integer value or a list of 2 values to match the "
+                f"convolution dimensions, but got {name}={items}"
+            )
+    raise TypeError(f"{op}: {name} must be an int or a tuple of 2 ints, got {value!r}")
+
+
+def conv_padding(
+    op: str, padding: Any, kernel_size: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> Pads:
+    """``padding`` (int, pair, 'valid' or 'same') as ((top, bottom), (left, right)).
+
+    'same' pads d*(k - 1) in total per dim, the odd one at the bottom/right, as torch
+    (which forbids it for strided convolutions).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding != "same":
+            raise RuntimeError(f"{op}: Invalid padding string: {padding!r}; expected 'same', 'valid' or ints")
+        if stride != (1, 1):
+            raise RuntimeError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+        total = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+        return ((total[0] // 2, total[0] - total[0] // 2), (total[1] // 2, total[1] - total[1] // 2))
+    ph, pw = _pair(op, "padding", padding)
+    if ph < 0 or pw < 0:
+        raise RuntimeError(f"{op}: negative padding is not supported (padding={(ph, pw)})")
+    return ((ph, ph), (pw, pw))
+
+
+def _check_common(
+    op: str, input: Any, weight: Any, bias: Any, stride: Any, dilation: Any, groups: Any
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    for name, t in (("input", input), ("weight", weight)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__}")
+    stride, dilation = _pair(op, "stride", stride), _pair(op, "dilation", dilation)
+    if min(stride) <= 0:
+        raise RuntimeError(f"{op}: non-positive stride is not supported (stride={stride})")
+    if min(dilation) <= 0:
+        raise RuntimeError(f"{op}: non-positive dilation is not supported (dilation={dilation})")
+    if not isinstance(groups, int) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    if groups <= 0:
+        raise RuntimeError(f"{op}: non-positive groups is not supported (groups={groups})")
+    if input.ndim not in (3, 4):
+        raise ShapeError(
+            f"Expected 3D (unbatched) or 4D (batched) input to {op}, but got input of size: {list(input.shape)}"
+        )
+    if weight.ndim != 4:
+        raise ShapeError(
+            f"{op}: expected a 4-D weight ({'in_channels, out_channels/groups' if 'transpose' in op else 'out_channels, in_channels/groups'}, kH, kW), "  # noqa: E501
+            f"got weight of size {list(weight.shape)}"
+        )
+    dt, wdt = input._data.dtype, weight._data.dtype
+    if dt != wdt or (bias is not None and bias._data.dtype != dt):
+        raise RuntimeError(
+            f"{op}: Input type ({dt}), weight type ({wdt})"
+            + (f" and bias type ({bias._data.dtype})" if bias is not None else "")
+            + " should be the same"
+        )
+    if dt.kind not in "fiu":
+        raise RuntimeError(f"{op}: not implemented for dtype {dt}")
+    return stride, dilation
+
+
+def _check_bias(op: str, bias: Tensor | None, weight: Tensor, channels: int) -> None:
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise ShapeError(
+            f"{op}: Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with {channels} "
+            f"elements, but got bias of size {list(bias.shape)} instead"
+        )
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] | str = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution (a cross-correlation, as torch): ``F.conv2d``.
+
+    input (N, C, H, W) or (C, H, W); weight (O, C/groups, kh, kw); bias (O,) or None ->
+    (N, O, oh, ow) with ``oh = floor((H + 2*ph - dh*(kh - 1) - 1) / sh) + 1`` (ow alike).
+    ``padding``: an int, (ph, pw), 'valid' (no padding) or 'same' (output size = input
+    size; stride 1 only).
+    """
+    op = "conv2d"
+    stride, dilation = _check_common(op, input, weight, bias, stride, dilation, groups)
+    o, cg, kh, kw = weight.shape
+    pads = conv_padding(op, padding, (kh, kw), stride, dilation)
+    if o == 0 or o % groups:
+        raise ShapeError(
+            f"{op}: Given groups={groups}, expected weight to be divisible by {groups} and at least 1 at "
+            f"dimension 0, but got weight of size {list(weight.shape)} instead"
+        )
+    c, h, w = input.shape[-3:]
+    if c != cg * groups:
+        raise ShapeError(
+            f"{op}: Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(input.shape)} "
+            f"to have {cg * groups} channels, but got {c} channels instead"
+        )
+    _check_bias(op, bias, weight, o)
+    padded = (h + sum(pads[0]), w + sum(pads[1]))
+    eff = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
+    if padded[0] < eff[0] or padded[1] < eff[1]:
+        raise ShapeError(
+            f"{op}: Calculated padded input size per channel: ({padded[0]} x {padded[1]}). Kernel size: "
+            f"({eff[0]} x {eff[1]}). Kernel size can't be greater than actual input size "
+            f"(input {tuple(input.shape)}, padding {pads}, dilation {dilation})"
+        )
+    kwargs = dict(stride=stride, padding=pads, dilation=dilation, groups=groups)
+    if bias is None:
+        return Convolution.apply(input, weight, **kwargs)
+    return Convolution.apply(input, weight, bias, **kwargs)
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+) -> Tensor:
+    """2-D transposed convolution ("deconvolution"): ``F.conv_transpose2d``, the adjoint of conv2d.
+
+    input (N, Cin, H, W) or (Cin, H, W); weight (Cin, Cout/groups, kh, kw); bias (Cout,)
+    -> (N, Cout, Hout, Wout), ``Hout = (H - 1)*sh - 2*ph + dh*(kh - 1) + oph + 1``.
+    ``output_padding`` (< stride or < dilation) adds rows/columns at the bottom/right, to
+    pick among the input sizes that a strided conv2d maps onto the same output size.
+    """
+    op = "conv_transpose2d"
+    stride, dilation = _check_common(op, input, weight, bias, stride, dilation, groups)
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding must be an int or a tuple of 2 ints, not a string ({padding!r})")
+    padding = _pair(op, "padding", padding)
+    output_padding = _pair(op, "output_padding", output_padding)
+    if min(padding) < 0:
+        raise RuntimeError(f"{op}: negative padding is not supported (padding={padding})")
+    if min(output_padding) < 0:
+        raise RuntimeError(f"{op}: negative output_padding is not supported (output_padding={output_padding})")
+    for p, s, d in zip(output_padding, stride, dilation):
+        if p >= s and p >= d:
+            raise RuntimeError(
+                f"{op}: output padding must be smaller than either stride or dilation, but got "
+                f"output_padding={output_padding}, stride={stride}, dilation={dilation}"
+            )
+    cin, cog, kh, kw = weight.shape
+    if cin == 0 or cin % groups:
+        raise ShapeError(
+            f"{op}: Given groups={groups}, expected weight to be divisible by {groups} and at least 1 at "
+            f"dimension 0, but got weight of size {list(weight.shape)} instead"
+        )
+    c, h, w = input.shape[-3:]
+    if c != cin:
+        raise ShapeError(
+            f"{op}: Given transposed=1, weight of size {list(weight.shape)}, expected input{list(input.shape)} "
+            f"to have {cin} channels, but got {c} channels instead"
+        )
+    _check_bias(op, bias, weight, cog * groups)
+    out_hw = [
+        _transpose_geometry(n, k, s, p, q, d)[0]
+        for n, k, s, p, q, d in zip((h, w), (kh, kw), stride, padding, output_padding, dilation)
+    ]
+    if min(out_hw) < 1 or min(h, w) < 1:
+        raise ShapeError(
+            f"{op}: Given input size per channel: ({h} x {w}). Calculated output size per channel: "
+            f"({out_hw[0]} x {out_hw[1]}). Output size is too small"
+        )
+    kwargs = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    if bias is None:
+        return ConvolutionTranspose.apply(input, weight, **kwargs)
+    return ConvolutionTranspose.apply(input, weight, bias, **kwargs)
