@@ -4,7 +4,8 @@ Trains a small CNN on the generated Shapes task (32x32 colour images of ten kind
 shapes, a CIFAR-like problem that needs no download) with SGD + Nesterov momentum,
 BatchNorm, dropout, data augmentation (random flips and padded random crops) and a
 one-cycle learning-rate schedule; prints the test accuracy and writes the loss/accuracy
-curves, and the first layer's filters, to an output folder. About a minute on 2 cores.
+curves, the first layer's filters and a gradient-descent plot on the Schaffer function to an
+output folder. About a minute on 2 cores.
 
 ``--autograd`` instead runs the tiny raw-tensor demo: two spirals learned by a network
 whose every gradient comes from minidl's autograd.
@@ -90,8 +91,19 @@ def run_cnn(args: argparse.Namespace) -> float:
     history.plot(out / "curves.png", title="minidl demo: CNN on Shapes")
     plot_filters(model[0].weight.detach().numpy(), out / "filters.png")
     md.save(model.state_dict(), out / "demo_cnn.npz")
-    print(f"wrote {out / 'curves.png'}, {out / 'filters.png'} and {out / 'demo_cnn.npz'}")
+    descent_plot(out / "schaffer_descent.png", steps=100 if args.quick else 400)
+    print(f"wrote {out / 'curves.png'}, {out / 'filters.png'}, {out / 'schaffer_descent.png'} and "
+          f"{out / 'demo_cnn.npz'}")  # fmt: skip
     return result["accuracy"]
+
+
+def descent_plot(path: Path, steps: int = 400) -> None:
+    """Gradient descent, momentum and Nesterov (beta 0.9) on Schaffer N.2 (COURSEWORK.md section 1)."""
+    from minidl import landscapes
+
+    landscapes.compare(landscapes.get("schaffer_n2"), (1.2, 0.9), ["gd", "momentum", "nesterov"], path,
+                       lr=0.01, steps=steps, domain=((-1.6, 1.6), (-1.6, 1.6)),
+                       title="Schaffer N.2: GD vs momentum vs Nesterov")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- autograd demo

@@ -9,7 +9,7 @@ def test_cnn_demo_trains_and_writes_its_figures(tmp_path, capsys):
     acc = demo.main(["--quick", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "test accuracy" in out and 0.0 <= acc <= 1.0
-    for name in ("curves.png", "filters.png"):
+    for name in ("curves.png", "filters.png", "schaffer_descent.png"):
         with Image.open(tmp_path / name) as img:
             assert img.size[0] > 300
     assert (tmp_path / "demo_cnn.npz").stat().st_size > 10_000

@@ -163,3 +163,15 @@ def test_freezing_conv_layers_for_transfer_learning():
 def test_model_repr_equals_torch():
     for make in (course_cnn, lenet, basic_block, vgg_bn):
         assert repr(make(nn)) == repr(make(torch.nn))
+
+
+def test_output_size_rule_of_the_course():
+    from minidl.nn.utils import conv_output_size
+
+    # 128x128x32 with sixteen 3x3 filters -> 126x126x16; stride 2 -> 63x63x16; 1x1 keeps 64x64
+    assert conv_output_size(128, 3) == 126 and conv_output_size(128, 3, stride=2) == 63
+    assert conv_output_size(64, 1) == 64
+    out = nn.Conv2d(32, 16, 3, stride=2)(md.zeros(1, 32, 128, 128))
+    assert tuple(out.shape) == (1, 16, 63, 63)
+    assert conv_output_size(5, 2, 2, 0, 1, ceil_mode=True) == torch.nn.MaxPool2d(2, ceil_mode=True)(
+        torch.zeros(1, 1, 5, 5)).shape[-1]  # fmt: skip
