@@ -389,3 +389,28 @@ def test_full_backward_hook_matches_torch():
             assert (a is None) == (b is None)
             if a is not None:
                 np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_hook_call_order_and_arguments_match_torch():
+    def run(lib_nn, lib):
+        log = []
+        net = lib_nn.Sequential(lib_nn.Linear(3, 4), lib_nn.ReLU(), lib_nn.Linear(4, 2))
+        for name, m in [("net", net), ("0", net[0]), ("1", net[1]), ("2", net[2])]:
+            m.register_forward_pre_hook(lambda mod, args, name=name: log.append(("pre", name, tuple(args[0].shape))))
+            m.register_forward_hook(lambda mod, args, out, name=name: log.append(("fwd", name, tuple(out.shape))))
+            m.register_full_backward_hook(lambda mod, gi, go, name=name: log.append(
+                ("bwd", name, tuple(None if g is None else tuple(g.shape) for g in gi),
+                 tuple(tuple(g.shape) for g in go))))  # fmt: skip
+        # a pre-hook that replaces the input, and a second forward hook that replaces the output
+        net[2].register_forward_pre_hook(lambda mod, args: (args[0] * 2,))
+        net[2].register_forward_hook(lambda mod, args, out: out + 1)
+        x = lib.ones(5, 3, requires_grad=True)
+        out = net(x)
+        out.sum().backward()
+        return log, out.detach().numpy()
+
+    (log_m, out_m) = run(nn, md)
+    torch.manual_seed(0)
+    (log_t, out_t) = run(torch.nn, torch)
+    assert log_m == log_t
+    assert out_m.shape == out_t.shape
