@@ -12,10 +12,12 @@ gradient of a sum is trivially zero (softmax, normalisation).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 import minidl as md
@@ -106,3 +108,31 @@ def check_gradcheck(fn: Callable[..., Any], inputs: Sequence[np.ndarray], **kwar
     """float64 finite-difference check of minidl's gradient of ``fn`` at ``inputs``."""
     ts = [md.tensor(np.asarray(x, dtype=np.float64), requires_grad=True) for x in inputs]
     assert md.autograd.gradcheck(fn, ts, **kwargs)
+
+
+def raises_like_torch(md_fn: Any, torch_fn: Any, *fragments: str) -> Exception:
+    """``md_fn()`` raises the same error type as ``torch_fn()``, with ``fragments`` in its message."""
+    with pytest.raises(Exception) as t_info:
+        torch_fn()
+    expected = type(t_info.value)
+    with pytest.raises(Exception) as m_info:
+        md_fn()
+    err = m_info.value
+    assert isinstance(err, expected), f"minidl raised {type(err).__name__}: {err}; torch raises {expected.__name__}"
+    for f in fragments:
+        assert f in str(err), f"{f!r} not in the message {str(err)!r}"
+    return err
+
+
+class no_numpy_warnings:
+    """Turn numpy floating-point warnings (overflow, underflow into inf/nan) into errors."""
+
+    def __enter__(self) -> None:
+        self._err = np.seterr(over="raise", invalid="raise", divide="raise")
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("error", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._w.__exit__(*exc)
+        np.seterr(**self._err)

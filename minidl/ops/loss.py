@@ -773,6 +773,17 @@ def _weighted(op: str, loss: Tensor, weight: Any, input: Tensor, reduction: str,
     raise ValueError(f"{op}: Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
 
 
+def _pointwise_loss(op: str, fn: type[Function], input: Tensor, target: Tensor, size_average: bool | None,
+                    reduce: bool | None, reduction: str, weight: Tensor | None) -> Tensor:  # fmt: skip
+    """MSE and L1: elementwise ``fn`` of input and target, optionally weighted, then reduced."""
+    x, t = _regression_inputs(op, input, target)
+    if weight is not None:
+        if size_average is not None or reduce is not None:
+            reduction = get_reduction(op, reduction, size_average, reduce)
+        return _weighted(op, fn.apply(x, t, reduction="none"), weight, input, reduction, True)
+    return fn.apply(x, t, reduction=get_reduction(op, reduction, size_average, reduce))
+
+
 def mse_loss(
     input: Tensor,
     target: Tensor,
@@ -782,13 +793,7 @@ def mse_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean squared error ``(input - target)**2`` (input and target broadcast together)."""
-    op = "mse_loss"
-    x, t = _regression_inputs(op, input, target)
-    if weight is not None:
-        if size_average is not None or reduce is not None:
-            reduction = get_reduction(op, reduction, size_average, reduce)
-        return _weighted(op, MSE.apply(x, t, reduction="none"), weight, input, reduction, True)
-    return MSE.apply(x, t, reduction=get_reduction(op, reduction, size_average, reduce))
+    return _pointwise_loss("mse_loss", MSE, input, target, size_average, reduce, reduction, weight)
 
 
 def l1_loss(
@@ -800,13 +805,7 @@ def l1_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean absolute error ``|input - target|`` (input and target broadcast together)."""
-    op = "l1_loss"
-    x, t = _regression_inputs(op, input, target)
-    if weight is not None:
-        if size_average is not None or reduce is not None:
-            reduction = get_reduction(op, reduction, size_average, reduce)
-        return _weighted(op, L1.apply(x, t, reduction="none"), weight, input, reduction, True)
-    return L1.apply(x, t, reduction=get_reduction(op, reduction, size_average, reduce))
+    return _pointwise_loss("l1_loss", L1, input, target, size_average, reduce, reduction, weight)
 
 
 def smooth_l1_loss(

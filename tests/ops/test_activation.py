@@ -7,7 +7,6 @@ must stay finite, raise no numpy warnings, and keep tiny results exact.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
-from tests.helpers import check_gradcheck, check_op
+from tests.helpers import check_gradcheck, check_op, no_numpy_warnings, raises_like_torch
 from tests.strategies import array_and_dim, arrays, float_dtypes, shapes
 
 small_shapes = shapes(max_dims=3, max_side=3)
@@ -40,34 +39,6 @@ def away_from_zero(draw: Any, dtype: Any = None, low: float = 0.1) -> np.ndarray
     x = draw(arrays(dtype=dtype, low=low, high=3))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     return (x * rng.choice(np.array([-1, 1], dtype=x.dtype), size=x.shape)).astype(x.dtype)
-
-
-def raises_like_torch(md_fn: Any, torch_fn: Any, *fragments: str) -> Exception:
-    """``md_fn()`` raises the same error type as ``torch_fn()``, with ``fragments`` in its message."""
-    with pytest.raises(Exception) as t_info:
-        torch_fn()
-    expected = type(t_info.value)
-    with pytest.raises(Exception) as m_info:
-        md_fn()
-    err = m_info.value
-    assert isinstance(err, expected), f"minidl raised {type(err).__name__}: {err}; torch raises {expected.__name__}"
-    for f in fragments:
-        assert f in str(err), f"{f!r} not in the message {str(err)!r}"
-    return err
-
-
-class no_numpy_warnings:
-    """Turn numpy floating-point warnings (overflow, underflow into inf/nan) into errors."""
-
-    def __enter__(self) -> None:
-        self._err = np.seterr(over="raise", invalid="raise", divide="raise")
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("error", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._w.__exit__(*exc)
-        np.seterr(**self._err)
 
 
 ELEMENTWISE = {

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minidl as md
-from tests.helpers import check_gradcheck, check_op, to_numpy
+from tests.helpers import check_gradcheck, check_op, raises_like_torch, to_numpy
 from tests.strategies import arrays, broadcastable_pair, float_dtypes, shapes
 
 # small shapes for finite differences: one backward per output element
@@ -101,20 +101,6 @@ nonzero_numbers = st.one_of(
     st.floats(0.5, 3, width=32),
     st.floats(-3, -0.5, width=32),
 )
-
-
-def raises_like_torch(md_fn: Any, torch_fn: Any, *fragments: str) -> Exception:
-    """``md_fn()`` raises the same error type as ``torch_fn()``, with ``fragments`` in its message."""
-    with pytest.raises(Exception) as t_info:
-        torch_fn()
-    expected = type(t_info.value)
-    with pytest.raises(Exception) as m_info:
-        md_fn()
-    err = m_info.value
-    assert isinstance(err, expected), f"minidl raised {type(err).__name__}: {err}; torch raises {expected.__name__}"
-    for f in fragments:
-        assert f in str(err), f"{f!r} not in the message {str(err)!r}"
-    return err
 
 
 # ---------------------------------------------------------------------------- arithmetic

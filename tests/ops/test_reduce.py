@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minidl as md
-from tests.helpers import check_gradcheck, check_op
+from tests.helpers import check_gradcheck, check_op, raises_like_torch
 from tests.strategies import array_and_dim, arrays, shapes
 
 small_shapes = shapes(max_dims=3, max_side=3)
@@ -81,20 +81,6 @@ def n_reduced(shape: tuple[int, ...], dim: Any) -> int:
         return int(np.prod(shape))
     dims = (dim,) if isinstance(dim, int) else dim
     return int(np.prod([shape[d] for d in dims])) if shape else 1
-
-
-def raises_like_torch(md_fn: Any, torch_fn: Any, *fragments: str) -> Exception:
-    """``md_fn()`` raises the same error type as ``torch_fn()``, with ``fragments`` in its message."""
-    with pytest.raises(Exception) as t_info:
-        torch_fn()
-    expected = type(t_info.value)
-    with pytest.raises(Exception) as m_info:
-        md_fn()
-    err = m_info.value
-    assert isinstance(err, expected), f"minidl raised {type(err).__name__}: {err}; torch raises {expected.__name__}"
-    for f in fragments:
-        assert f in str(err), f"{f!r} not in the message {str(err)!r}"
-    return err
 
 
 # ---------------------------------------------------------------------------- sum, mean

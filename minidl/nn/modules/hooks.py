@@ -31,7 +31,9 @@ class _BackwardHookState:
         return tuple(None if g is None else g._data for g in wrap)
 
 
-class _OutputIdentity(Function):
+class _Identity(Function):
+    """Passes its inputs through; subclasses do their hook work in backward."""
+
     works_on_arrays = True
 
     @staticmethod
@@ -39,6 +41,8 @@ class _OutputIdentity(Function):
         ctx.state = state
         return xs if len(xs) > 1 else xs[0]
 
+
+class _OutputIdentity(_Identity):
     @staticmethod
     def backward(ctx, *grads):
         state = ctx.state
@@ -48,14 +52,7 @@ class _OutputIdentity(Function):
         return grads
 
 
-class _InputIdentity(Function):
-    works_on_arrays = True
-
-    @staticmethod
-    def forward(ctx, *xs, state):
-        ctx.state = state
-        return xs if len(xs) > 1 else xs[0]
-
+class _InputIdentity(_Identity):
     @staticmethod
     def backward(ctx, *grads):
         return ctx.state.fire(grads)
