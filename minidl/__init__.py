@@ -132,7 +132,7 @@ clip = clamp
 __version__ = "0.1.0"
 
 # the subpackages, reachable after `import minidl` as torch.nn is after `import torch`
-from minidl import data, landscapes, nn, optim, train  # noqa: E402
+from minidl import data, landscapes, metrics, models, nn, optim, train  # noqa: E402
 
 
 def is_tensor(obj: object) -> "builtins.bool":  # noqa: F821

@@ -62,19 +62,40 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     with grad_mode.no_grad():
-        tensor._data[...] = to_device(values.astype(tensor._data.dtype), tensor.device)
+        tensor._data[...] = to_device(values.astype(tensor._data.dtype, copy=False), tensor.device)
         tensor._version[0] += 1
     return tensor
 
 
+def _random_fill(tensor: Tensor, draw: str, scale: float, shift: float, generator: Any) -> Tensor:
+    """``tensor = shift + scale * X`` with X drawn by ``rng.random`` or ``rng.standard_normal``.
+
+    A contiguous float32/float64 CPU tensor is drawn into directly (``out=``), so a big layer
+    needs no temporary copy; anything else goes through a float64 draw and a cast.
+    """
+    rng = _random.rng(generator)
+    arr = tensor._data
+    with grad_mode.no_grad():
+        if type(arr) is np.ndarray and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+            if arr.ndim:
+                getattr(rng, draw)(out=arr, dtype=arr.dtype)
+            else:
+                arr[()] = getattr(rng, draw)(dtype=arr.dtype)
+            arr *= scale
+            arr += shift
+            tensor._version[0] += 1
+            return tensor
+    return _fill(tensor, shift + scale * getattr(rng, draw)(tuple(tensor.shape)))
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with U(a, b)."""
-    return _fill(tensor, a + (b - a) * _random.rng(generator).random(tuple(tensor.shape)))
+    return _random_fill(tensor, "random", b - a, a, generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with N(mean, std**2)."""
-    return _fill(tensor, mean + std * _random.rng(generator).standard_normal(tuple(tensor.shape)))
+    return _random_fill(tensor, "standard_normal", std, mean, generator)
 
 
 def trunc_normal_(
