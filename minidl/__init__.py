@@ -10,6 +10,7 @@
 from minidl import autograd, dtypes, random
 from minidl.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from minidl.backend import Device as device
+from minidl.backend.threads import get_num_threads, set_num_threads
 from minidl.creation import (
     arange,
     as_tensor,
@@ -132,7 +133,7 @@ clip = clamp
 __version__ = "0.1.0"
 
 # the subpackages, reachable after `import minidl` as torch.nn is after `import torch`
-from minidl import data, landscapes, metrics, models, nn, optim, train  # noqa: E402
+from minidl import data, landscapes, metrics, models, nn, optim, profiler, train  # noqa: E402
 
 
 def is_tensor(obj: object) -> "builtins.bool":  # noqa: F821

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,9 @@ from minidl.autograd import grad_mode
 from minidl.backend import device_of
 
 __all__ = ["AccumulateGrad", "Function", "Node", "RemovableHandle"]
+
+#: the active ``minidl.profiler.profile`` (None when off: one global read per op)
+_PROFILER: Any = None
 
 FREED_GRAPH_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -146,6 +150,9 @@ class Node:
             raise RuntimeError(FREED_GRAPH_MESSAGE)
         fn = self._fn
         assert fn is not None
+        prof = _PROFILER
+        if prof is not None:
+            t0 = perf_counter()
         with np.errstate(all="ignore"):
             if fn.works_on_arrays:
                 result = fn.backward(self, *grads)
@@ -155,6 +162,8 @@ class Node:
                 wrapped = [g if g is None else Tensor._make(g) for g in grads]
                 with grad_mode.no_grad():
                     result = fn.backward(self, *wrapped)
+        if prof is not None:
+            prof.record_backward(self, perf_counter() - t0)
         if not isinstance(result, tuple):
             result = (result,)
         n_args, slots = self._n_args, self._arg_slots
@@ -269,11 +278,16 @@ class Function:
         # no graph inside forward; no numpy warnings for nan/inf results (torch gives none)
         prev = grad_mode._STATE[0]
         grad_mode._STATE[0] = False
+        prof = _PROFILER
+        if prof is not None:
+            t0 = perf_counter()
         try:
             with np.errstate(all="ignore"):
                 out = cls.forward(ctx, *raw_args, **kwargs)
         finally:
             grad_mode._STATE[0] = prev
+        if prof is not None:
+            prof.record_forward(cls, ctx, perf_counter() - t0)
 
         is_tuple = isinstance(out, tuple)
         outs = out if is_tuple else (out,)

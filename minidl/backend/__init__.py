@@ -9,12 +9,22 @@ asked for.
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Device", "array_module", "cupy_or_none", "device_of", "to_device"]
+__all__ = [
+    "Device",
+    "array_module",
+    "cupy_or_none",
+    "device_of",
+    "numba_enabled",
+    "numba_kernels_or_none",
+    "to_device",
+    "use_numba",
+]
 
 _cupy: ModuleType | None = None
 _cupy_checked = False
@@ -30,6 +40,40 @@ def cupy_or_none() -> ModuleType | None:
         except Exception:  # ImportError, or a CUDA runtime that fails to load
             _cupy = None
     return _cupy
+
+
+# numba CPU kernels (minidl.backend.numba_kernels): on unless MINIDL_NUMBA=0, and only where numba imports
+_numba_wanted = os.environ.get("MINIDL_NUMBA", "1").strip() != "0"
+_numba_kernels: ModuleType | None = None
+_numba_checked = False
+
+
+def use_numba(enabled: bool = True) -> None:
+    """Turn the numba CPU kernels on or off at runtime (``MINIDL_NUMBA=0`` starts with them off).
+
+    Off, or where numba cannot be imported, every op runs its numpy reference.
+    """
+    global _numba_wanted
+    _numba_wanted = bool(enabled)
+
+
+def numba_kernels_or_none() -> ModuleType | None:
+    """The numba kernel module when the numba path is on and numba imports, else None."""
+    global _numba_kernels, _numba_checked
+    if not _numba_wanted:
+        return None
+    if not _numba_checked:
+        _numba_checked = True
+        try:
+            _numba_kernels = importlib.import_module("minidl.backend.numba_kernels")
+        except Exception:  # numba missing, or broken against this numpy
+            _numba_kernels = None
+    return _numba_kernels
+
+
+def numba_enabled() -> bool:
+    """Whether ops use the numba kernels (on, and numba importable)."""
+    return numba_kernels_or_none() is not None
 
 
 def array_module(*arrays: Any) -> ModuleType:

@@ -34,14 +34,16 @@ whenever stride < d*(k - 1) + 1, so it must ADD (``+=``); ``=`` would be wrong, 
 A numba (CPU) or CuPy (GPU) kernel can replace ``im2col``/``col2im`` behind the same
 signatures: arrays in, arrays out, shapes and index conventions as documented here, no
 tensors or autograd. ``array_module`` picks numpy or cupy, so this reference also runs on
-cupy arrays.
+cupy arrays. The numba kernels (:mod:`minidl.backend.numba_kernels`) take over for float
+numpy arrays when enabled (:func:`minidl.backend.use_numba`, ``MINIDL_NUMBA=0``) and the
+rows of windows are not tiny (``ow >= MIN_ROW``: below it these slice-adds win).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from minidl.backend import array_module
+from minidl.backend import array_module, numba_kernels_or_none
 
 __all__ = ["Pads", "col2im", "conv_output_size", "im2col", "pad2d", "tap_range", "window_view"]
 
@@ -133,9 +135,12 @@ def im2col(
     ``(n*oh + y)*ow + x`` is window (y, x) of sample n. Every output position needs at
     least one window (oh, ow >= 1; the caller checks).
     """
-    xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
+    nk = numba_kernels_or_none()
+    if nk is not None and ow >= nk.MIN_ROW and nk.supports(x):
+        return nk.im2col(x, kernel_size, stride, padding, dilation, (oh, ow))
+    xp = array_module(x)
     view = window_view(pad2d(x, padding), kernel_size, stride, dilation, (oh, ow))
     cols = xp.empty(view.shape, dtype=x.dtype)
     cols[...] = view  # the one copy: (C, kh, kw, N, oh, ow), rows of ow values innermost
@@ -179,6 +184,9 @@ def col2im(
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     (top, _), (left, _) = padding
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
+    nk = numba_kernels_or_none()
+    if nk is not None and ow >= nk.MIN_ROW and nk.supports(cols):
+        return nk.col2im(cols, input_shape, kernel_size, stride, padding, dilation, (oh, ow))
     cols = cols.reshape(c, kh, kw, n, oh, ow)
     # channel-major like the columns, so each slice-add streams through both arrays
     acc = xp.zeros((c, n, h, w), dtype=cols.dtype)

@@ -1,0 +1,244 @@
+"""The numba kernels (minidl.backend.numba_kernels) against the numpy references and torch.
+
+The kernels add in the reference's order, so float results are compared for equality.
+Shapes stay small: the first run compiles each kernel (cached on disk afterwards).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl as md
+import minidl.nn.functional as F
+from minidl import backend
+from minidl.backend import im2col as ic
+from minidl.ops import pool
+
+nk = pytest.importorskip("minidl.backend.numba_kernels")
+
+DTYPES = [np.float32, np.float64]
+
+
+@contextmanager
+def numba(enabled: bool):
+    prev = backend._numba_wanted
+    backend.use_numba(enabled)
+    try:
+        yield
+    finally:
+        backend.use_numba(prev)
+
+
+@st.composite
+def conv_geometry(draw):
+    """(x shape, kernel, stride, pads, dilation) with at least one window per dim."""
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    ks, ss, ds, pads, sizes = [], [], [], [], []
+    for _ in range(2):
+        k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        before, after = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        span = d * (k - 1) + 1
+        size = draw(st.integers(max(1, span - before - after), 7))
+        ks.append(k), ss.append(s), ds.append(d), pads.append((before, after)), sizes.append(size)
+    return (n, c, *sizes), tuple(ks), tuple(ss), tuple(pads), tuple(ds)
+
+
+@given(geom=conv_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_im2col_col2im_match_reference(geom, dtype, seed):
+    shape, k, s, p, d = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    with numba(False):
+        ref = ic.im2col(x, k, s, p, d)
+    out = ic._out_size(*shape[2:], k, s, p, d)
+    got = nk.im2col(x, k, s, p, d, out)  # the kernel itself (the dispatch skips it for narrow rows)
+    assert got.dtype == dtype and got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
+    cols = rng.standard_normal(ref.shape).astype(dtype)
+    with numba(False):
+        ref2 = ic.col2im(cols, shape, k, s, p, d)
+    got2 = nk.col2im(cols, shape, k, s, p, d, out)
+    assert got2.dtype == dtype and got2.shape == shape
+    np.testing.assert_array_equal(got2, ref2)
+
+
+def test_im2col_takes_strided_input():
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 10)).astype(np.float32)[..., ::2]
+    with numba(False):
+        ref = ic.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    np.testing.assert_array_equal(nk.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), (6, 5)), ref)
+
+
+@st.composite
+def pool_geometry(draw, dilate=True):
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    ks, ss, ps, ds, sizes = [], [], [], [], []
+    for _ in range(2):
+        k, s = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        d = draw(st.integers(1, 2)) if dilate else 1
+        p = draw(st.integers(0, k // 2))
+        size = draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 7))
+        ks.append(k), ss.append(s), ps.append(p), ds.append(d), sizes.append(size)
+    ceil_mode = draw(st.booleans())
+    out = tuple(ic.conv_output_size(n_, k, s, p, d, ceil_mode) for n_, k, s, p, d in zip(sizes, ks, ss, ps, ds))
+    return (n, c, *sizes), tuple(ks), tuple(ss), tuple(ps), tuple(ds), out
+
+
+@given(geom=pool_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_max_pool_matches_reference(geom, dtype, seed, ties):
+    shape, k, s, p, d, out = geom
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, shape) if ties else rng.standard_normal(shape)  # ties: first maximum wins
+    x = x.astype(dtype)
+    if x.size > 1 and not ties:
+        x.flat[rng.integers(0, x.size, 2)] = np.nan  # NaN wins (the last one of a window)
+    with numba(False):
+        best_r, code_r = pool.max_pool2d_forward(x, k, s, p, d, out)
+    best, code = nk.max_pool2d_forward(x, k, s, p, d, out, code_r.dtype)
+    assert best.dtype == dtype and code.dtype == code_r.dtype
+    np.testing.assert_array_equal(best, best_r)
+    np.testing.assert_array_equal(code, code_r)
+    g = rng.standard_normal(best.shape).astype(dtype)
+    disjoint = all(pool._windows_disjoint(*a) for a in zip(out, k, s, d))
+    with numba(False):
+        gx_r = pool.max_pool2d_backward(g, code, shape, k, s, p, d, disjoint)
+    gx = nk.max_pool2d_backward(g, code, shape, k, s, p, d)
+    assert gx.dtype == dtype
+    np.testing.assert_array_equal(gx, gx_r)
+
+
+@given(geom=pool_geometry(dilate=False), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       include_pad=st.booleans())  # fmt: skip
+def test_avg_pool_matches_reference(geom, dtype, seed, include_pad):
+    shape, k, s, p, _, out = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    div = pool.avg_pool2d_divisor(shape[2:], k, s, p, out, include_pad, None).astype(dtype)
+    with numba(False):
+        ref = pool.avg_pool2d_forward(x, k, s, p, out, div)
+    got = nk.avg_pool2d_forward(x, k, s, p, out, div)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, ref)
+    g = rng.standard_normal(ref.shape).astype(dtype)
+    with numba(False):
+        gx_r = pool.avg_pool2d_backward(g, shape, k, s, p, div)
+    gx = nk.avg_pool2d_backward(g, shape, k, s, p, div)
+    assert gx.dtype == dtype
+    np.testing.assert_allclose(gx, gx_r, rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_switch_and_env():
+    with numba(False):
+        assert not backend.numba_enabled()
+        assert backend.numba_kernels_or_none() is None
+    with numba(True):
+        assert backend.numba_enabled()
+
+
+# ---------------------------------------------------------------------------- end to end vs torch
+def _run(enabled, fn, *arrays):
+    with numba(enabled):
+        ts = [md.tensor(a, requires_grad=True) for a in arrays]
+        out = fn(*ts)
+        out.backward(md.tensor(np.linspace(-1, 1, out.numel()).reshape(out.shape).astype(arrays[0].dtype)))
+        return out.detach().numpy(), [t.grad.numpy() for t in ts]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("enabled", [False, True])
+@pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 0, 1, 1), (1, 2, 2, 2), (3, 1, 1, 1)])
+def test_conv2d_both_paths_match_torch(dtype, enabled, stride, padding, dilation, groups):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((6, 4 // groups, 3, 3)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    out, grads = _run(enabled, lambda x, w, b: F.conv2d(x, w, b, **kw), x, w, b)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    tout = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    tout.backward(torch.tensor(np.linspace(-1, 1, tout.numel()).reshape(tout.shape).astype(dtype)))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=tol, atol=tol)
+    for g, t in zip(grads, (tx, tw, tb)):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("enabled", [False, True])
+@pytest.mark.parametrize("kernel,stride,padding,dilation,ceil", [(2, 2, 0, 1, False), (3, 2, 1, 1, True),
+                                                                 (3, 1, 1, 2, False)])  # fmt: skip
+def test_pools_both_paths_match_torch(dtype, enabled, kernel, stride, padding, dilation, ceil):
+    x = np.random.default_rng(2).standard_normal((2, 3, 9, 7)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    geo = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil)
+    for ours, theirs, extra in [(F.max_pool2d, torch.nn.functional.max_pool2d, dict(dilation=dilation)),
+                                (F.avg_pool2d, torch.nn.functional.avg_pool2d, {})]:  # fmt: skip
+        out, (gx,) = _run(enabled, lambda t, ours=ours, extra=extra: ours(t, **geo, **extra), x)
+        tx = torch.tensor(x, requires_grad=True)
+        tout = theirs(tx, **geo, **extra)
+        tout.backward(torch.tensor(np.linspace(-1, 1, tout.numel()).reshape(tout.shape).astype(dtype)))
+        np.testing.assert_allclose(out, tout.detach().numpy(), rtol=tol, atol=tol)
+        assert gx.dtype == dtype
+        np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_float32_conv_step_makes_no_float64_array(enabled, monkeypatch):
+    """Every array an op's forward or backward returns in a float32 conv/pool/linear step is float32."""
+    from minidl import nn
+    from minidl.autograd.function import Function, Node
+
+    seen: list[tuple[str, object]] = []
+    apply, run_backward = Function.apply.__func__, Node.run_backward
+
+    def spy_apply(cls, *args, **kwargs):
+        out = apply(cls, *args, **kwargs)
+        for o in out if isinstance(out, tuple) else (out,):
+            seen.append((f"{cls.__name__}.forward", o._data.dtype))
+        return out
+
+    def spy_backward(self, grads):
+        res = run_backward(self, grads)
+        seen.extend((f"{self.name()}", g.dtype) for g in res if g is not None)
+        return res
+
+    monkeypatch.setattr(Function, "apply", classmethod(spy_apply))
+    monkeypatch.setattr(Node, "run_backward", spy_backward)
+    real_im2col, real_col2im = ic.im2col, ic.col2im
+    md.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(4, 4, 3, stride=2, padding=1, dilation=1), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(4, 3))  # fmt: skip
+    x = md.randn(2, 3, 8, 8)
+    y = md.tensor([0, 2])
+    with numba(enabled):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+    assert ic.im2col is real_im2col and ic.col2im is real_col2im
+    assert seen and loss.dtype == md.float32
+    bad = [(name, dt) for name, dt in seen if dt == np.float64]
+    assert not bad, bad
+    assert all(p.grad.dtype == md.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize("setup", ["sys.modules['numba'] = None", "os.environ['MINIDL_NUMBA'] = '0'"])
+def test_numpy_path_without_numba(setup):
+    """Where numba cannot be imported (or MINIDL_NUMBA=0) the package runs its numpy path."""
+    import subprocess
+    import sys
+
+    code = (f"import os, sys\n{setup}\nimport minidl as md, minidl.nn.functional as F\nfrom minidl import backend\n"
+            "assert not backend.numba_enabled()\n"
+            "x = md.randn(1, 2, 5, 5, requires_grad=True); w = md.randn(3, 2, 3, 3, requires_grad=True)\n"
+            "F.max_pool2d(F.conv2d(x, w, padding=1), 2).sum().backward()\n"
+            "assert 'minidl.backend.numba_kernels' not in sys.modules\n"
+            "print(x.grad.shape)\n")  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
