@@ -236,11 +236,11 @@ class Function:
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")  # noqa: abstract
 
     @staticmethod
     def backward(ctx: Node, *grads: Any) -> Any:
-        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")  # noqa: abstract
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
