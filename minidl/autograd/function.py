@@ -236,11 +236,11 @@ class Function:
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")  # noqa: abstract
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")  # noqa
 
     @staticmethod
     def backward(ctx: Node, *grads: Any) -> Any:
-        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")  # noqa: abstract
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")  # noqa
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:

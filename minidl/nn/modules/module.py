@@ -48,7 +48,7 @@ class Module:
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")  # noqa: abstract
+        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" function")  # noqa
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
