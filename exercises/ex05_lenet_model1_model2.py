@@ -26,10 +26,10 @@ import sys
 import time
 
 import numpy as np
+from _common import subset, to_loader  # exercises/_common.py, beside this script
 
 import minidl as md
 from minidl import nn, optim
-from minidl.data import DataLoader, TensorDataset
 from minidl.data.datasets import CIFAR10, Digits, Shapes
 from minidl.models import LeNet, Model1, Model2
 from minidl.train import evaluate, fit
@@ -52,19 +52,7 @@ def load(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     else:
         train, test = Digits(size=32, rgb=True, train=True), Digits(size=32, rgb=True, train=False)
         name = "Digits resized to 32x32 RGB"
-    rng = np.random.default_rng(0)
-    itr = rng.permutation(len(train.data))[: args.n_train]
-    ite = rng.permutation(len(test.data))[: args.n_test]
-    tr_x, te_x = np.asarray(train.data)[itr], np.asarray(test.data)[ite]
-    return tr_x, np.asarray(train.targets)[itr], te_x, np.asarray(test.targets)[ite], name
-
-
-def to_loader(x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.ndarray, batch: int,
-              shuffle: bool) -> DataLoader:  # fmt: skip
-    """Normalised (N, 3, 32, 32) float32 tensors in a TensorDataset."""
-    xf = ((x.astype(np.float32) / 255 - mean) / std).transpose(0, 3, 1, 2)
-    ds = TensorDataset(md.tensor(np.ascontiguousarray(xf)), md.tensor(y.astype(np.int64)))
-    return DataLoader(ds, batch_size=batch, shuffle=shuffle)
+    return (*subset(train, test, args.n_train, args.n_test), name)
 
 
 def draw(out_dir: str, runs: list[dict[str, object]], data_name: str) -> str:
