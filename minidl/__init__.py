@@ -133,7 +133,7 @@ clip = clamp
 __version__ = "0.1.0"
 
 # the subpackages, reachable after `import minidl` as torch.nn is after `import torch`
-from minidl import data, landscapes, metrics, models, nn, optim, profiler, train  # noqa: E402
+from minidl import cuda, data, landscapes, metrics, models, nn, optim, profiler, train  # noqa: E402
 
 
 def is_tensor(obj: object) -> "builtins.bool":  # noqa: F821

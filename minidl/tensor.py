@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from minidl import dtypes
-from minidl.backend import Device, array_module, device_of, to_device
+from minidl.backend import Device, array_module, cupy_or_none, device_of, to_device
 
 __all__ = ["Size", "Tensor"]
 
@@ -47,8 +47,13 @@ def _to_array(data: Any, dtype: Any = None) -> np.ndarray:
     """
     if isinstance(data, Tensor):
         arr = data._data
-    elif isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__"):
+    elif isinstance(data, np.ndarray):
         arr = data
+    elif hasattr(data, "__cuda_array_interface__"):  # cupy, or another library's GPU array: held as cupy
+        cp = cupy_or_none()
+        if cp is None:
+            raise RuntimeError("tensor(): a GPU array needs CuPy: pip install 'minidl[cuda12]' (or cuda13)")
+        arr = data if isinstance(data, cp.ndarray) else cp.asarray(data)
     elif isinstance(data, np.generic):  # numpy scalars keep their dtype, as in torch
         arr = np.asarray(data)
     else:
@@ -419,7 +424,7 @@ class Tensor:
         return self.to("cpu")
 
     def cuda(self, device: int | str | None = None) -> Tensor:
-        return self.to(Device(device) if isinstance(device, str) else Device("cuda", device))
+        return self.to(Device(device) if isinstance(device, (str, Device)) else Device("cuda", device))
 
     def clone(self) -> Tensor:
         return ops.elementwise.clone(self)

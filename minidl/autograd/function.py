@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from minidl import backend as _backend
 from minidl.autograd import grad_mode
 from minidl.backend import device_of
 
@@ -234,6 +235,14 @@ class Function:
     #: minidl's built-in ops compute on raw arrays; user Functions get Tensors, as in torch.
     works_on_arrays = False
 
+    #: keyword arguments that carry the data of user tensors (targets, class weights, running
+    #: statistics, masks, indices): once CuPy is in use, ``apply`` checks that they live on the
+    #: inputs' device. Other array keywords are host-side tables (divisors, index maps) that
+    #: forward moves itself.
+    device_kwargs: frozenset[str] = frozenset(
+        {"target", "weight", "pos_weight", "running_mean", "running_var", "cond", "index", "mask"}
+    )
+
     @staticmethod
     def forward(ctx: Node, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("a Function subclass must define forward(ctx, *args)")  # noqa
@@ -253,19 +262,15 @@ class Function:
         tensors: list[Tensor] = []
         raw_args = list(args)
         any_requires = False
-        first_type: Any = None
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
-                arr = a._data
-                if first_type is None:
-                    first_type = type(arr)
-                elif type(arr) is not first_type:
-                    _raise_device_mismatch(cls, args)
                 slots.append(i)
                 tensors.append(a)
-                raw_args[i] = arr if cls.works_on_arrays else a.detach()
+                raw_args[i] = a._data if cls.works_on_arrays else a.detach()
                 if a._requires_grad:
                     any_requires = True
+        if _backend._cupy is not None:  # until CuPy is imported every array is numpy: nothing to check
+            check_same_device(cls, tensors, kwargs)
         needs_graph = record and any_requires
 
         ctx = Node(cls)
@@ -332,11 +337,28 @@ def _record_saved_versions(ctx: Node, inputs: list[Any], outputs: list[Any]) -> 
         ctx._saved_versions = tuple(versions)
 
 
-def _raise_device_mismatch(cls: type[Function], args: tuple[Any, ...]) -> None:
-    from minidl.tensor import Tensor
+def check_same_device(cls: type[Function], tensors: list[Any], kwargs: dict[str, Any]) -> None:
+    """Raise torch's RuntimeError when the inputs of one op live on different devices.
 
-    devices = [str(device_of(a._data)) for a in args if isinstance(a, Tensor)]
-    raise RuntimeError(
-        f"{cls.__name__.lower()}: expected all tensors to be on the same device, but found "
-        f"tensors on {', '.join(devices)}; move them with .to(device) first"
-    )
+    Looks at the tensor arguments and at the keyword arguments named in
+    ``cls.device_kwargs`` (minidl's ops hand targets, class weights, masks, indices and
+    running statistics to ``forward`` that way). Without this check a CPU array meeting a
+    CuPy array fails deep inside CuPy, or is silently copied.
+    """
+    names, arrays = cls.device_kwargs, (np.ndarray, _backend._cupy.ndarray)
+    values = [t._data for t in tensors]
+    for k, v in kwargs.items():
+        if k in names:
+            v = getattr(v, "_data", v)  # a tensor passed by keyword
+            if isinstance(v, arrays):  # not None, numbers or numpy scalars (CuPy takes those)
+                values.append(v)
+    first = None
+    for v in values:
+        d = device_of(v)
+        if first is None:
+            first = d
+        elif d != first:
+            raise RuntimeError(
+                f"Expected all tensors to be on the same device, but found at least two devices, {first} and {d}! "
+                f"(in {cls.__name__}: move them to one device with .to(device) first)"
+            )

@@ -128,6 +128,7 @@ class Device:
 
 
 CPU = Device("cpu")
+_CUDA_DEVICES: dict[int, Device] = {}  # one Device per GPU index: ``t.device`` and the op check allocate nothing
 
 
 def device_of(array: Any) -> Device:
@@ -135,7 +136,11 @@ def device_of(array: Any) -> Device:
     if type(array) is np.ndarray:
         return CPU
     if _cupy is not None and isinstance(array, _cupy.ndarray):
-        return Device("cuda", array.device.id)
+        i = array.device.id
+        d = _CUDA_DEVICES.get(i)
+        if d is None:
+            d = _CUDA_DEVICES[i] = Device("cuda", i)
+        return d
     return CPU
 
 
@@ -144,7 +149,9 @@ def to_device(array: Any, device: Device) -> Any:
     if device.type == "cpu":
         if type(array) is np.ndarray:
             return array
-        return array.get()
+        if _cupy is not None and isinstance(array, _cupy.ndarray):
+            return array.get()
+        return np.asarray(array)  # numpy subclasses (memmap, ...) and other host arrays
     cp = cupy_or_none()
     if cp is None:
         raise RuntimeError(
@@ -155,19 +162,33 @@ def to_device(array: Any, device: Device) -> Any:
         n = cp.cuda.runtime.getDeviceCount()
     except Exception as e:  # the driver is missing or broken
         raise RuntimeError(f"CUDA was asked for, but no CUDA device can be used: {e}") from e
+    if n == 0:
+        raise RuntimeError("CUDA was asked for, but CuPy found no CUDA device on this machine")
     if device.index is not None and device.index >= n:
         raise RuntimeError(f"CUDA device {device.index} was asked for, but only {n} device(s) exist")
-    with cp.cuda.Device(device.index or 0):
+    index = device.index or 0
+    if isinstance(array, cp.ndarray):
+        if array.device.id == index:
+            return array
+        with cp.cuda.Device(index):
+            return array.copy()  # CuPy copies an array of another GPU onto the current one
+    with cp.cuda.Device(index):
         return cp.asarray(array)
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:
     """``target[index] += values``, adding (not overwriting) where ``index`` repeats.
 
-    numpy's ``add.at`` on the CPU, ``cupyx.scatter_add`` on the GPU.
+    numpy's ``add.at`` on the CPU, CuPy's ``add.at`` on the GPU (``cupyx.scatter_add``, which
+    CuPy deprecates in its favour, where an old CuPy has no ``add.at``). On the GPU it adds
+    with atomics: the order of the additions, so the last bits, may vary between runs.
     """
     if type(target) is np.ndarray:
         np.add.at(target, index, values)
+        return
+    add_at = getattr(array_module(target).add, "at", None)
+    if add_at is not None:
+        add_at(target, index, values)
     else:
         import cupyx
 

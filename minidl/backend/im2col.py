@@ -44,6 +44,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.backend import array_module, numba_kernels_or_none
+from minidl.backend.cuda import kernels_for as cuda_kernels_for
 
 __all__ = ["Pads", "col2im", "conv_output_size", "im2col", "pad2d", "tap_range", "window_view"]
 
@@ -137,6 +138,9 @@ def im2col(
     """
     n, c, h, w = x.shape
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
+    ck = cuda_kernels_for(x)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/im2col.cu)
+        return ck.im2col(x, kernel_size, stride, padding, dilation, (oh, ow))
     nk = numba_kernels_or_none()
     if nk is not None and ow >= nk.MIN_ROW and nk.supports(x):
         return nk.im2col(x, kernel_size, stride, padding, dilation, (oh, ow))
@@ -184,6 +188,9 @@ def col2im(
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     (top, _), (left, _) = padding
     oh, ow = _out_size(h, w, kernel_size, stride, padding, dilation)
+    ck = cuda_kernels_for(cols)
+    if ck is not None:  # a float cupy array: the CUDA gather kernel (minidl/backend/cuda/im2col.cu)
+        return ck.col2im(cols, input_shape, kernel_size, stride, padding, dilation, (oh, ow))
     nk = numba_kernels_or_none()
     if nk is not None and ow >= nk.MIN_ROW and nk.supports(cols):
         return nk.col2im(cols, input_shape, kernel_size, stride, padding, dilation, (oh, ow))

@@ -31,6 +31,7 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module, scatter_add
+from minidl.backend.cuda import kernels_for as cuda_kernels_for
 from minidl.backend.im2col import conv_output_size, tap_range
 from minidl.errors import ShapeError
 from minidl.tensor import Tensor
@@ -93,6 +94,9 @@ def max_pool2d_forward(
     mask is several times slower). A NaN wins (max propagates it); its window's code is
     then the last NaN's tap, as in torch's kernel.
     """
+    ck = cuda_kernels_for(x)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size)
     xp = array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel_size, stride, padding, dilation, out_size
@@ -163,6 +167,9 @@ def max_pool2d_backward(
     a strided slice. Overlapping windows can share an argmax: then the slices ADD
     (``+=``); for disjoint windows every input cell is written at most once, so ``=``.
     """
+    ck = cuda_kernels_for(g)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.max_pool2d_backward(g, code, input_shape, kernel_size, stride, padding, dilation, disjoint)
     xp = array_module(g)
     n, c, h, w = input_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -190,6 +197,9 @@ def scatter_to_planes(g: Any, indices: Any, input_shape: tuple[int, ...], disjoi
     Where two outputs name the same input their gradients add (``scatter_add``); when no
     two can (disjoint windows) a plain assignment does it faster.
     """
+    ck = cuda_kernels_for(g)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.adaptive_max_pool2d_backward(g, indices, input_shape)  # (its one caller: adaptive max-pool)
     xp = array_module(g)
     n, c, h, w = input_shape
     gx = xp.zeros(n * c * h * w, dtype=g.dtype)
@@ -227,6 +237,9 @@ def avg_pool2d_divisor(
 
 def avg_pool2d_forward(x: Any, kernel_size: Pair, stride: Pair, padding: Pair, out_size: Pair, divisor: Any) -> Any:
     """(N, C, H, W) -> (N, C, oh, ow): each window's sum (one slice-add per tap) / divisor (oh, ow)."""
+    ck = cuda_kernels_for(x)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.avg_pool2d_forward(x, kernel_size, stride, padding, out_size, divisor)
     xp = array_module(x)
     n, c, h, w = x.shape
     out = xp.zeros((n, c, *out_size), dtype=x.dtype)
@@ -250,6 +263,9 @@ def avg_pool2d_backward(
 
     Overlapping windows add up (``+=``); disjoint ones touch each cell once, so ``=``.
     """
+    ck = cuda_kernels_for(g)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.avg_pool2d_backward(g, input_shape, kernel_size, stride, padding, divisor, disjoint)
     xp = array_module(g)
     n, c, h, w = input_shape
     oh, ow = g.shape[2:]
@@ -270,6 +286,9 @@ def avg_pool2d_backward(
 # ---------------------------------------------------------------------------- adaptive kernels
 def adaptive_avg_pool2d_forward(x: Any, out_size: Pair) -> Any:
     """(N, C, H, W) -> (N, C, oh, ow): the mean of each bin, summed rows then columns (separable)."""
+    ck = cuda_kernels_for(x)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.adaptive_avg_pool2d_forward(x, out_size)
     xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = out_size
@@ -297,6 +316,9 @@ def adaptive_avg_pool2d_forward(x: Any, out_size: Pair) -> Any:
 
 def adaptive_avg_pool2d_backward(g: Any, input_shape: tuple[int, ...]) -> Any:
     """g (N, C, oh, ow) -> (N, C, H, W): g / bin size spread over each bin (columns, then rows)."""
+    ck = cuda_kernels_for(g)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.adaptive_avg_pool2d_backward(g, input_shape)
     xp = array_module(g)
     n, c, h, w = input_shape
     oh, ow = g.shape[2:]
@@ -317,21 +339,36 @@ def adaptive_avg_pool2d_backward(g: Any, input_shape: tuple[int, ...]) -> Any:
     return gx
 
 
+def _last_nan(a: Any, axis: int) -> Any:
+    """Position of the last NaN of ``a`` along ``axis`` (keepdims; meaningful where there is one)."""
+    xp = array_module(a)
+    flipped = xp.flip(xp.isnan(a), axis=axis)
+    return a.shape[axis] - 1 - xp.argmax(flipped, axis=axis, keepdims=True)
+
+
 def adaptive_max_pool2d_forward(x: Any, out_size: Pair) -> tuple[Any, Any]:
     """(N, C, H, W) -> (bin maxima, int64 flat indices into each H*W plane).
 
     Separable: the first maximum of each row within each column bin, then the first row
-    whose maximum is largest within each row bin: the first maximum in scan order.
+    whose maximum is largest within each row bin: the first maximum in scan order. A NaN
+    wins, and of several the last in scan order (torch's kernel): the last NaN of each row,
+    then the last row whose maximum is NaN.
     """
+    ck = cuda_kernels_for(x)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.adaptive_max_pool2d_forward(x, out_size)
     xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = out_size
     (rs, re), (cs, ce) = _adaptive_bins(h, oh), _adaptive_bins(w, ow)
     row_max = xp.empty((n, c, h, ow), dtype=x.dtype)
     row_arg = xp.empty((n, c, h, ow), dtype=np.int64)  # column of each row maximum
+    nan = x.dtype.kind == "f" and bool(xp.isnan(x).any())
     for j in range(ow):
         win = x[..., cs[j] : ce[j]]
         a = xp.argmax(win, axis=-1)[..., None]
+        if nan:  # argmax takes the first NaN; torch the last
+            a = xp.where(xp.isnan(win).any(axis=-1, keepdims=True), _last_nan(win, axis=-1), a)
         row_max[..., j] = xp.take_along_axis(win, a, axis=-1)[..., 0]
         row_arg[..., j] = a[..., 0] + cs[j]
     out = xp.empty((n, c, oh, ow), dtype=x.dtype)
@@ -339,6 +376,8 @@ def adaptive_max_pool2d_forward(x: Any, out_size: Pair) -> tuple[Any, Any]:
     for i in range(oh):
         win = row_max[:, :, rs[i] : re[i]]
         r = xp.argmax(win, axis=2)[:, :, None]  # (N, C, 1, ow)
+        if nan:
+            r = xp.where(xp.isnan(win).any(axis=2, keepdims=True), _last_nan(win, axis=2), r)
         out[:, :, i] = xp.take_along_axis(win, r, axis=2)[:, :, 0]
         col = xp.take_along_axis(row_arg[:, :, rs[i] : re[i]], r, axis=2)[:, :, 0]
         idx[:, :, i] = (r[:, :, 0] + rs[i]) * w + col

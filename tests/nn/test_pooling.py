@@ -118,6 +118,14 @@ def test_max_pool2d_nan_and_inf_as_torch():
              torch_fn=lambda x: F.max_pool2d(x, 2, padding=1, return_indices=True))  # fmt: skip
 
 
+@pytest.mark.parametrize("out", [(1, 1), (1, 2), (2, 3)])
+def test_adaptive_max_pool2d_nan_as_torch(out):
+    """A NaN wins the bin, and of several the LAST in scan order is the index (torch's kernel)."""
+    x = np.array([[[[1.0, np.nan, 3.0, np.nan], [np.nan, 2.0, -np.inf, 0.5], [4.0, -1.0, np.nan, 2.0]]]])
+    check_op(lambda x: adaptive_max_pool2d(x, out, return_indices=True), [x],
+             torch_fn=lambda x: F.adaptive_max_pool2d(x, out, return_indices=True))  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("shape", "kw"),
     [

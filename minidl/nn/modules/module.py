@@ -332,8 +332,16 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """``to(device)``, ``to(dtype)`` or both: moves/casts parameters and buffers in place."""
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``; returns self.
+
+        Moves/casts parameters, buffers and their ``.grad`` in place: the Parameter objects
+        stay the same (only their arrays change), so an optimiser built before ``.to()``
+        still updates them, as in torch. ``dtype`` applies to floating-point tensors only.
+        """
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)  # accepted for torch scripts: copies are synchronous here
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
             if isinstance(a, (str, Device)):
                 device = a
@@ -341,14 +349,16 @@ class Module:
                 device, dtype = a.device, a.dtype
             else:
                 dtype = a
+        np_dtype = None
         if dtype is not None:
             np_dtype = dtypes.to_dtype(dtype).numpy_dtype
             if np_dtype.kind != "f":
                 raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
-            self._convert(lambda a: a.astype(np_dtype, copy=False), floating_only=True)
-        if device is not None:
+        if device is not None:  # first: a missing GPU then fails before anything was cast
             dev = Device(device)
             self._convert(lambda a: to_device(a, dev))
+        if np_dtype is not None:
+            self._convert(lambda a: a.astype(np_dtype, copy=False), floating_only=True)
         return self
 
     def float(self) -> Module:
@@ -361,10 +371,12 @@ class Module:
         return self.to(dtypes.float16)
 
     def cpu(self) -> Module:
+        """Move every parameter and buffer to the CPU (in place); returns self."""
         return self.to("cpu")
 
-    def cuda(self, device: int | None = None) -> Module:
-        return self.to(Device("cuda", device))
+    def cuda(self, device: int | str | Device | None = None) -> Module:
+        """Move every parameter and buffer to a CUDA device (default: cuda:0) in place; returns self."""
+        return self.to(Device(device) if isinstance(device, (str, Device)) else Device("cuda", device))
 
     # ------------------------------------------------------------------ hooks
     def register_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
