@@ -337,7 +337,7 @@ def adaptive_avg_pool2d_backward(g: Any, input_shape: tuple[int, ...]) -> Any:
 def adaptive_max_pool2d_forward(x: Any, out_size: Pair) -> tuple[Any, Any]:
     """(N, C, H, W) -> (bin maxima, int64 flat indices h*W + w into each plane), both (N, C, oh, ow).
 
-    As :func:`minidl.ops.pool.adaptive_max_pool2d_forward`: the first maximum in scan order, or the first NaN.
+    As :func:`minidl.ops.pool.adaptive_max_pool2d_forward`: the first maximum in scan order, or the last NaN (as torch).
     """
     xp = _xp()
     n, c, h, w = x.shape

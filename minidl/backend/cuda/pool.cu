@@ -180,7 +180,7 @@ extern "C" __global__ void adaptive_avg_pool2d_backward(
 }
 
 // out = the maximum of each bin, index = its flat position h*W + w in the plane: the first
-// maximum in scan order, or the first NaN (as the reference's argmax).
+// maximum in scan order, or the last NaN (as torch and the reference).
 extern "C" __global__ void adaptive_max_pool2d_forward(
     const scalar_t* __restrict__ x, scalar_t* __restrict__ out, i64* __restrict__ index,
     i64 N, i64 C, i64 H, i64 W, i64 oh, i64 ow)
