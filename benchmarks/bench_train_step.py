@@ -1,148 +1,410 @@
-"""One training step of the course CNN (COURSEWORK.md section 2), minidl vs torch CPU.
+"""One training step of the coursework's models, minidl vs torch, same weights, same threads.
 
-Batch 128 of 32x32x3 images, cross-entropy, SGD with Nesterov momentum 0.9, lr 0.1,
-weight decay 1e-4. Each library runs in its own child process (same thread count) so
-its peak memory (max RSS) is measured separately; the parent prints the ratios
-(minidl / torch) of the step time and of the peak memory, and writes
-``benchmarks/results/train_step.{json,md}``.
+Models (``--models``, all by default; input, batch of the full run):
 
-    python benchmarks/bench_train_step.py           # full run
-    python benchmarks/bench_train_step.py --quick   # smoke run (batch 8, few steps)
+- ``course_cnn``: the course CNN of COURSEWORK.md §2 (``minidl.models.CourseCNN``), 3x32x32, batch 128
+- ``lenet``: LeNet of COURSEWORK.md §3 (``minidl.models.LeNet``), 3x32x32, batch 128
+- ``resnet18``: torchvision's ResNet-18 (``minidl.models.resnet18``), 3x32x32, batch 32
+- ``vgg11``: torchvision's VGG-11 (``minidl.models.vgg11``), 3x64x64, batch 16
+
+A step is ``zero_grad``, forward, cross-entropy, ``backward``, ``SGD(lr=0.1, momentum=0.9,
+nesterov=True, weight_decay=1e-4).step()``. The torch model is a hand-built twin
+(``benchmarks/_twins.py``; the models' list: ``_models.py``) loaded with minidl's initial
+weights, so both compute the same numbers; the script checks that they do (the eval-mode loss of the initial weights, and,
+for models without dropout, the first two training losses) and exits 1 if not.
+
+Each (library, model) runs in its own fresh child process with the same thread count, so
+that its peak memory is its own and its FIRST step shows what a student waits for after
+``python train.py``: lazy imports and numba's JIT, which loads compiled kernels from its
+on-disk cache (warm after any earlier run; ``--cold-jit`` adds a run of the course CNN
+with an empty numba cache). Reported per model: the first step (seconds), the median
+step after it, an eval-mode forward (``no_grad``), and the peak resident memory of the
+training steps (Linux ``VmHWM``, reset after the model and data are set up; ``ru_maxrss``
+of the whole process elsewhere). Ratios are minidl / torch (> 1: minidl is slower or
+bigger).
+
+``--device cuda`` runs minidl on CuPy (``model.to("cuda")``) and torch on CUDA on the same
+GPU, synchronising before each clock read, and records the device name; the results
+then go to ``train_step_cuda.{json,md}`` and peak memory is each library's GPU memory
+pool. Without a usable GPU it exits with status 2 and says why.
+
+    python benchmarks/bench_train_step.py                         # full run (a few minutes on 2 cores)
+    python benchmarks/bench_train_step.py --quick                 # smoke run: tiny batches, 2 steps
+    python benchmarks/bench_train_step.py --models course_cnn,lenet --threads 1
+    python benchmarks/bench_train_step.py --device cuda           # minidl on CuPy vs torch CUDA
+
+Results: ``<out>/train_step.json`` and ``<out>/train_step.md`` (``<out>`` defaults to
+``benchmarks/results``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's minidl, not an installed one
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+for p in (str(ROOT), str(HERE)):  # this checkout's minidl (not an installed one), and _twins
+    if p not in sys.path:
+        sys.path.insert(0, p)
+from _report import write_results  # noqa: E402  (benchmarks/, the script's folder)
+
+MODEL_NAMES = ("course_cnn", "lenet", "resnet18", "vgg11")
+OPTIM = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
+RTOL, ATOL = 1e-4, 1e-5  # float32 losses of the same weights, summed in different orders
 
 
-def course_cnn(lib):
-    chans = [3, 32, 64, 128, 256, 512]
-    layers = []
-    for i in range(5):
-        layers += [lib.Conv2d(chans[i], chans[i + 1], 3, padding=1), lib.ReLU()]
-        if i < 4:
-            layers.append(lib.MaxPool2d(2, 2))
-    layers += [lib.AdaptiveAvgPool2d(1), lib.Flatten(), lib.Linear(512, 2)]
-    return lib.Sequential(*layers)
+# ---------------------------------------------------------------------------- memory
+def _vm_hwm_mb() -> float | None:
+    """Peak resident memory since the last reset (Linux ``VmHWM``), in MB; None elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
-def child(lib_name: str, batch: int, steps: int, threads: int) -> dict[str, float]:
-    """Time ``steps`` training steps in this process; report times and peak RSS."""
-    from threadpoolctl import threadpool_limits
+def _reset_peak() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0: write 5 to clear_refs); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
-    y = rng.integers(0, 2, batch)
-    with threadpool_limits(threads):
-        if lib_name == "torch":
-            import torch
 
-            torch.set_num_threads(threads)
-            torch.manual_seed(0)
-            model = course_cnn(torch.nn)
-            opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
-            xb, yb = torch.tensor(x), torch.tensor(y)
-            loss_fn = torch.nn.CrossEntropyLoss()
-        else:
-            import minidl as md
-            from minidl import nn, optim
-
-            md.manual_seed(0)
-            model = course_cnn(nn)
-            opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
-            xb, yb = md.tensor(x), md.tensor(y)
-            loss_fn = nn.CrossEntropyLoss()
-
-        def step() -> float:
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            return float(loss)
-
-        t0 = time.perf_counter()
-        first_loss = step()
-        first = time.perf_counter() - t0
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-        model.eval()
-        if lib_name == "torch":
-            import torch
-
-            ctx = torch.no_grad()
-        else:
-            ctx = md.no_grad()
-        eval_times = []
-        with ctx:
-            for _ in range(max(2, steps // 2)):
-                t0 = time.perf_counter()
-                model(xb)
-                eval_times.append(time.perf_counter() - t0)
+def _rss_mb() -> float:
+    """The process' peak RSS so far (ru_maxrss: KB on Linux, bytes on macOS), in MB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"first_step_s": first, "step_ms": 1e3 * float(np.median(times)), "eval_ms": 1e3 * float(np.median(eval_times)),
-            "peak_rss_mb": peak / 1024, "rss_before_mb": rss_before / 1024, "first_loss": first_loss}  # fmt: skip
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+# ---------------------------------------------------------------------------- one library, one model
+def child(lib: str, model_name: str, batch: int, steps: int, threads: int, device: str, weights: str) -> dict:
+    """Set up ``model_name`` in ``lib``, time its first and next ``steps`` training steps, report."""
+    t_start = time.perf_counter()
+    from _models import MODELS
+
+    spec = MODELS[model_name]
+    cuda = device == "cuda"
+    if lib == "torch":
+        import torch
+        from _twins import copy_weights
+
+        torch.set_num_threads(threads)
+        import_s = time.perf_counter() - t_start
+        dev = torch.device("cuda" if cuda else "cpu")
+
+        def initial_model() -> Any:
+            net = spec.make_torch()
+            with np.load(weights) as z:  # minidl's initial weights, one array at a time
+                copy_weights(((k, z[k]) for k in z.files), net)
+            return net.to(dev)
+
+        model = initial_model()
+        opt = torch.optim.SGD(model.parameters(), **OPTIM)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        no_grad = torch.no_grad
+
+        def as_input(a: np.ndarray) -> Any:
+            return torch.from_numpy(a).to(dev)
+
+        def sync() -> None:
+            if cuda:
+                torch.cuda.synchronize()
+
+        def gpu_peak_mb() -> float | None:
+            return torch.cuda.max_memory_reserved() / 2**20 if cuda else None
+
+        device_name = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
+        version = torch.__version__
+    else:
+        import minidl as md
+        from minidl import nn, optim
+
+        md.set_num_threads(threads)  # numba's threads and the BLAS under numpy
+        import_s = time.perf_counter() - t_start
+
+        def initial_model() -> Any:
+            md.manual_seed(0)  # the same weights every time
+            net = spec.make_minidl()
+            return net.to("cuda") if cuda else net
+
+        model = initial_model()
+        np.savez(weights, **{k: v.cpu().numpy() for k, v in model.state_dict().items()})  # for the torch twin
+        opt = optim.SGD(model.parameters(), **OPTIM)
+        loss_fn = nn.CrossEntropyLoss()
+        no_grad = md.no_grad
+
+        def as_input(a: np.ndarray) -> Any:
+            t = md.tensor(a)
+            return t.to("cuda") if cuda else t
+
+        def sync() -> None:
+            if cuda:
+                import cupy
+
+                cupy.cuda.Device().synchronize()
+
+        def gpu_peak_mb() -> float | None:
+            if not cuda:
+                return None
+            import cupy
+
+            return cupy.get_default_memory_pool().total_bytes() / 2**20
+
+        version = md.__version__
+        if cuda:
+            import cupy
+
+            device_name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
+        else:
+            device_name = platform.processor() or platform.machine()
+
+    rng = np.random.default_rng(0)
+    x = as_input(rng.standard_normal((batch, spec.channels, spec.size, spec.size)).astype(np.float32))
+    y = as_input(rng.integers(0, spec.num_classes, batch))
+
+    setup_s = time.perf_counter() - t_start
+    gc.collect()
+    rss_setup = _rss_mb()
+    peak_reset = _reset_peak()
+
+    def step() -> float:
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        sync()
+        return float(loss)
+
+    losses = []
+    t0 = time.perf_counter()
+    losses.append(step())
+    first_step_s = time.perf_counter() - t0
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        losses.append(step())
+        times.append(time.perf_counter() - t0)
+    model.eval()
+    eval_times = []
+    with no_grad():
+        for _ in range(max(2, steps // 2)):
+            t0 = time.perf_counter()
+            model(x)
+            sync()
+            eval_times.append(time.perf_counter() - t0)
+    hwm = _vm_hwm_mb() if peak_reset else None
+    gpu_peak = gpu_peak_mb()
+
+    # the numerical check, on the initial weights again: done last, so that the first step above is
+    # the process' first use of every kernel (it pays the JIT / cache loading a student waits for)
+    model = opt = None  # free the trained model (and its optimiser state) first
+    gc.collect()
+    model = initial_model()
+    model.eval()
+    with no_grad():
+        eval_loss = float(loss_fn(model(x), y))
+    return {
+        "import_s": import_s,
+        "setup_s": setup_s,
+        "first_step_s": first_step_s,
+        "step_ms": 1e3 * float(np.median(times)),
+        "eval_ms": 1e3 * float(np.median(eval_times)),
+        "peak_rss_mb": hwm if hwm is not None else _rss_mb(),
+        "peak_rss_scope": "training steps (VmHWM reset after setup)" if hwm is not None else "whole process",
+        "rss_setup_mb": rss_setup,
+        "gpu_peak_mb": gpu_peak,
+        "eval_loss": eval_loss,
+        "losses": losses,
+        "device_name": device_name,
+        "version": version,
+    }
+
+
+# ---------------------------------------------------------------------------- the parent
+def cuda_problem() -> str | None:
+    """Why ``--device cuda`` cannot run here, or None when both libraries see a GPU."""
+    problems = []
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            problems.append("CuPy finds no CUDA device")
+    except ImportError:
+        problems.append("minidl needs CuPy for CUDA and it is not installed (pip install 'minidl[cuda12]')")
+    except Exception as e:  # a driver or runtime that fails to load
+        problems.append(f"CuPy cannot use a CUDA device ({type(e).__name__}: {e})")
+    import torch
+
+    if not torch.cuda.is_available():
+        problems.append(f"torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False)")
+    return "; ".join(problems) or None
+
+
+def run_child(lib: str, model: str, batch: int, steps: int, args: argparse.Namespace, weights: str,
+              env: dict[str, str] | None = None) -> dict:  # fmt: skip
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", lib, "--models", model, "--batch", str(batch),
+           "--steps", str(steps), "--threads", str(args.threads), "--device", args.device, "--weights", weights]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{lib} {model} child failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                           f"{proc.stderr[-4000:]}")  # fmt: skip
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _close(name: str, got: float, want: float, rtol: float = RTOL) -> dict:
+    diff = abs(got - want)
+    return {"check": name, "ok": bool(np.isfinite(got) and diff <= ATOL + rtol * abs(want)), "minidl": got,
+            "torch": want, "abs_diff": diff}  # fmt: skip
+
+
+def model_checks(name: str, m: dict, t: dict, has_dropout: bool) -> list[dict]:
+    """minidl and torch computed the same numbers from the same weights and batch."""
+    checks = [_close(f"{name}: eval-mode loss of the initial weights", m["eval_loss"], t["eval_loss"])]
+    if not has_dropout:  # dropout masks differ between the libraries: no step-by-step comparison
+        checks.append(_close(f"{name}: loss of training step 1", m["losses"][0], t["losses"][0]))
+        # after one SGD-Nesterov update: the optimiser agrees too (float32 updates drift a little)
+        checks.append(_close(f"{name}: loss of training step 2", m["losses"][1], t["losses"][1], rtol=1e-3))
+    checks.append({"check": f"{name}: minidl's losses are finite", "ok": bool(np.all(np.isfinite(m["losses"])))})
+    return checks
+
+
+def run_model(name: str, args: argparse.Namespace) -> dict:
+    from _models import MODELS
+
+    spec = MODELS[name]
+    batch = args.batch or (spec.quick_batch if args.quick else spec.batch)
+    with tempfile.TemporaryDirectory(prefix="minidl-bench-") as tmp:
+        weights = str(Path(tmp) / "weights.npz")
+        m = run_child("minidl", name, batch, args.steps, args, weights)  # first: it writes the weights
+        t = run_child("torch", name, batch, args.steps, args, weights)
+        cold = None
+        if args.cold_jit and name == "course_cnn" and args.device == "cpu":
+            # numba compiles every kernel again when its cache is empty: the first run on a new machine
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba-cache")}
+            cold = run_child("minidl", name, batch, args.steps, args, str(Path(tmp) / "cold.npz"), env=env)
+    ratios = {"step": m["step_ms"] / t["step_ms"], "eval": m["eval_ms"] / t["eval_ms"],
+              "peak_memory": m["peak_rss_mb"] / t["peak_rss_mb"], "first_step": m["first_step_s"] / t["first_step_s"]}  # fmt: skip
+    if m["gpu_peak_mb"] and t["gpu_peak_mb"]:
+        ratios["gpu_peak_memory"] = m["gpu_peak_mb"] / t["gpu_peak_mb"]
+    out = {"title": spec.title, "batch": batch, "input": [spec.channels, spec.size, spec.size],
+           "num_classes": spec.num_classes, "minidl": m, "torch": t, "ratios": ratios,
+           "checks": model_checks(name, m, t, spec.has_dropout)}  # fmt: skip
+    if cold is not None:
+        out["minidl_cold_jit"] = {"first_step_s": cold["first_step_s"], "step_ms": cold["step_ms"]}
+    return out
+
+
+def format_markdown(result: dict) -> str:
+    meta = result["meta"]
+    where = f"{meta['device']} ({meta['device_name']})" if meta["device"] == "cuda" else "CPU"
+    lines = [f"# Training step, minidl vs torch ({where}, {meta['threads']} thread{'s' * (meta['threads'] != 1)})", "",
+             f"{meta['platform']}, python {meta['python']}, numpy {meta['numpy']}, torch {meta['torch']}; "
+             f"SGD lr 0.1, Nesterov momentum 0.9, weight decay 1e-4, cross-entropy, float32"
+             f"{' (quick run: timings are not meaningful)' if meta['quick'] else ''}.", "",
+             "Ratio = minidl / torch (> 1: minidl is slower or uses more memory). Step: median of "
+             f"{meta['steps']} steps after the first. First step: in a fresh process, numba's cache warm.", "",
+             "| model | batch | step ms minidl | step ms torch | ratio | eval fwd ms minidl | eval fwd ms torch | ratio "
+             "| peak MB minidl | peak MB torch | ratio | first step s minidl | first step s torch |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in result["models"].values():
+        m, t, q = r["minidl"], r["torch"], r["ratios"]
+        mem_m, mem_t = (
+            (m["gpu_peak_mb"], t["gpu_peak_mb"]) if meta["device"] == "cuda" else (m["peak_rss_mb"], t["peak_rss_mb"])
+        )
+        mem_ratio = q.get("gpu_peak_memory", q["peak_memory"]) if meta["device"] == "cuda" else q["peak_memory"]
+        lines.append(f"| {r['title']} | {r['batch']} | {m['step_ms']:.1f} | {t['step_ms']:.1f} | {q['step']:.2f} | "
+                     f"{m['eval_ms']:.1f} | {t['eval_ms']:.1f} | {q['eval']:.2f} | {mem_m:.0f} | {mem_t:.0f} | "
+                     f"{mem_ratio:.2f} | {m['first_step_s']:.2f} | {t['first_step_s']:.2f} |")  # fmt: skip
+    cold = {n: r["minidl_cold_jit"] for n, r in result["models"].items() if "minidl_cold_jit" in r}
+    for name, c in cold.items():
+        lines += ["", f"{name}, minidl with an empty numba cache (JIT compiles every kernel): first step "
+                      f"{c['first_step_s']:.2f} s, then {c['step_ms']:.1f} ms a step."]  # fmt: skip
+    failed = [c for c in result["checks"] if not c["ok"]]
+    lines += ["", f"Numerical checks (minidl vs torch, same weights): {len(result['checks']) - len(failed)}/"
+                  f"{len(result['checks'])} passed."]  # fmt: skip
+    lines += [f"- FAILED: {c['check']} (minidl {c.get('minidl')}, torch {c.get('torch')})" for c in failed]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny batches, 2 steps (timings meaningless)")
+    p.add_argument("--threads", type=int, default=2, help="threads for both libraries (default 2)")
+    p.add_argument("--models", default=",".join(MODEL_NAMES), help=f"comma-separated subset of {MODEL_NAMES}")
+    p.add_argument("--batch", type=int, default=None, help="one batch size for every model (default: per model)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps after the first (default 10; 2 quick)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--cold-jit", action="store_true", help="also time the course CNN with an empty numba cache")
+    p.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON and markdown results")
+    p.add_argument("--child", choices=("minidl", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--weights", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.model_list if m not in MODEL_NAMES]
+    if unknown or not args.model_list:
+        p.error(f"--models: unknown {unknown}; choose from {', '.join(MODEL_NAMES)}")
+    if args.steps is None:
+        args.steps = 2 if args.quick else 10
+    if args.threads < 1 or args.steps < 2 or (args.batch is not None and args.batch < 1):
+        p.error("--threads and --batch must be positive, --steps at least 2")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--child", choices=["minidl", "torch"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    batch = args.batch or (8 if args.quick else 128)
-    steps = args.steps or (2 if args.quick else 10)
+    args = parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, batch, steps, args.threads)))
+        print(json.dumps(child(args.child, args.model_list[0], args.batch, args.steps, args.threads, args.device,
+                               args.weights)))  # fmt: skip
         return 0
-    results = {}
-    for lib in ("torch", "minidl"):
-        cmd = [sys.executable, __file__, "--child", lib, "--batch", str(batch), "--steps", str(steps),
-               "--threads", str(args.threads)]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            print(proc.stdout, proc.stderr, file=sys.stderr)
-            return proc.returncode
-        results[lib] = json.loads(proc.stdout.strip().splitlines()[-1])
-    m, t = results["minidl"], results["torch"]
-    ratios = {"step": m["step_ms"] / t["step_ms"], "eval": m["eval_ms"] / t["eval_ms"],
-              "peak_memory": m["peak_rss_mb"] / t["peak_rss_mb"]}  # fmt: skip
-    print(f"course CNN training step, batch {batch}, {args.threads} threads, {platform.platform()}")
-    print(f"{'':22} {'minidl':>10} {'torch':>10} {'ratio':>7}")
-    print(f"{'step (median) ms':22} {m['step_ms']:10.1f} {t['step_ms']:10.1f} {ratios['step']:7.2f}")
-    print(f"{'eval forward ms':22} {m['eval_ms']:10.1f} {t['eval_ms']:10.1f} {ratios['eval']:7.2f}")
-    print(f"{'peak RSS MB':22} {m['peak_rss_mb']:10.0f} {t['peak_rss_mb']:10.0f} {ratios['peak_memory']:7.2f}")
-    print(f"{'first step s':22} {m['first_step_s']:10.2f} {t['first_step_s']:10.2f}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"batch": batch, "steps": steps, "threads": args.threads, "platform": platform.platform(),
-            "numpy": np.__version__, "quick": args.quick}  # fmt: skip
-    (out / "train_step.json").write_text(json.dumps({"meta": meta, "minidl": m, "torch": t, "ratios": ratios}, indent=2))
-    (out / "train_step.md").write_text(
-        f"# Course CNN training step (batch {batch}, {args.threads} threads)\n\n"
-        "| | minidl | torch | ratio |\n|---|---|---|---|\n"
-        f"| step ms (median of {steps}) | {m['step_ms']:.1f} | {t['step_ms']:.1f} | {ratios['step']:.2f} |\n"
-        f"| eval forward ms | {m['eval_ms']:.1f} | {t['eval_ms']:.1f} | {ratios['eval']:.2f} |\n"
-        f"| peak RSS MB | {m['peak_rss_mb']:.0f} | {t['peak_rss_mb']:.0f} | {ratios['peak_memory']:.2f} |\n"
-    )
-    return 0
+    if args.device == "cuda":
+        problem = cuda_problem()
+        if problem:
+            print(f"bench_train_step.py --device cuda: no usable GPU here: {problem}. "
+                  "Run it on a machine with an NVIDIA GPU, CuPy and a CUDA build of torch.", file=sys.stderr)  # fmt: skip
+            return 2
+    start = time.perf_counter()
+    models = {}
+    for name in args.model_list:
+        try:
+            models[name] = run_model(name, args)
+        except RuntimeError as e:
+            print(e, file=sys.stderr)
+            return 1
+        r = models[name]
+        m, t, q = r["minidl"], r["torch"], r["ratios"]
+        print(f"{r['title']}, batch {r['batch']}: step {m['step_ms']:.1f} / {t['step_ms']:.1f} ms = {q['step']:.2f}, "
+              f"eval {q['eval']:.2f}, peak memory {m['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} MB = "
+              f"{q['peak_memory']:.2f}, first step {m['first_step_s']:.2f} / {t['first_step_s']:.2f} s")  # fmt: skip
+    checks = [c for r in models.values() for c in r["checks"]]
+    first = next(iter(models.values()))
+    meta = {"device": args.device, "device_name": first["minidl"]["device_name"], "threads": args.threads,
+            "steps": args.steps, "quick": args.quick, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__, "torch": first["torch"]["version"],
+            "optimizer": {"name": "SGD", **OPTIM}, "statistic": "median of steps after the first",
+            "ratio": "minidl / torch", "elapsed_s": time.perf_counter() - start}  # fmt: skip
+    result = {"meta": meta, "models": models, "checks": checks, "ok": all(c["ok"] for c in checks)}
+    stem = "train_step_cuda" if args.device == "cuda" else "train_step"
+    return write_results(args.out, stem, result, format_markdown(result), meta["elapsed_s"])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ gradient of a sum is trivially zero (softmax, normalisation).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -136,3 +137,16 @@ class no_numpy_warnings:
     def __exit__(self, *exc: object) -> None:
         self._w.__exit__(*exc)
         np.seterr(**self._err)
+
+
+@contextmanager
+def numba_path(enabled: bool) -> Iterator[None]:
+    """Run the block with minidl's numba kernels switched on or off, restoring the switch after."""
+    from minidl import backend
+
+    prev = backend._numba_wanted
+    backend.use_numba(enabled)
+    try:
+        yield
+    finally:
+        backend.use_numba(prev)

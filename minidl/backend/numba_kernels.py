@@ -1,14 +1,17 @@
-"""numba CPU kernels behind the numpy references of im2col/col2im and 2-D pooling.
+"""numba CPU kernels behind the numpy references of im2col/col2im, 2-D pooling and batch norm.
 
-Each kernel computes exactly what its reference computes (same shapes, same index
-conventions, same order of floating-point additions, so float results match bit for bit):
+Each kernel computes what its reference computes (same shapes, same index conventions):
 
-- ``im2col``/``col2im``: :mod:`minidl.backend.im2col` (columns (C*kh*kw, N*oh*ow));
+- ``im2col``/``col2im``: :mod:`minidl.backend.im2col` (columns (C*kh*kw, N*oh*ow)), adding in
+  the reference's order, so float results match bit for bit;
 - ``max_pool2d_forward``/``max_pool2d_backward``/``avg_pool2d_forward``/
-  ``avg_pool2d_backward``: :mod:`minidl.ops.pool` (max-pool's argmax as a tap code).
-  Tested against the reference but NOT yet called by ``minidl.ops.pool``: measured slower
-  than its numpy slices on the course CNN's 2x2 pools (they still index with signed ints,
-  whose wraparound checks block vectorisation; see the unsigned loops of im2col/col2im).
+  ``avg_pool2d_backward``: :mod:`minidl.ops.pool` (max-pool's argmax as a tap code), bit for bit.
+  The general pooling kernels measured no faster than the numpy slices (they index with signed
+  ints, whose wraparound checks block vectorisation); the 2x2 max-pool forward (unsigned flat
+  indices, branch-free) is faster, and :func:`max_pool2d_fast` says where it applies;
+- ``batch_norm_train_forward``/``batch_norm_train_backward``/``batch_norm_affine``:
+  :class:`minidl.ops.norm.BatchNorm`, per channel, the statistics summed in float64 (another
+  order than numpy's: equal to rounding, not bit for bit).
 
 Importing this module imports numba; :func:`minidl.backend.numba_kernels_or_none` does
 so only when the numba path is enabled (``MINIDL_NUMBA=0`` or ``use_numba(False)`` turn
@@ -17,7 +20,8 @@ arrays of float32/float64 only (:func:`supports`); the callers check that.
 
 Parallelism (``prange``) never shares an output cell between threads: im2col gives each
 thread whole rows of the columns (one (channel, tap) each), the other kernels whole
-(sample, channel) planes of their output. Compiled code is cached on disk (``cache=True``).
+(sample, channel) planes of their output, batch norm whole channels. Compiled code is cached
+on disk (``cache=True``).
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ from numba import njit, prange
 __all__ = [
     "avg_pool2d_backward",
     "avg_pool2d_forward",
+    "batch_norm_affine",
+    "batch_norm_train_backward",
+    "batch_norm_train_forward",
     "col2im",
     "im2col",
     "max_pool2d_backward",
+    "max_pool2d_fast",
     "max_pool2d_forward",
     "supports",
 ]
@@ -224,6 +232,87 @@ def _max_pool_bwd(g, code, gx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no co
                 plane[y * sh - ph + i * dh, xx * sw - pw + j * dw] += g[n, c, y, xx]
 
 
+@njit(cache=True, parallel=_PARALLEL)
+def _max_pool_fwd_2x2(x, best, code, sh, sw, dh, dw):  # pragma: no cover - compiled
+    # 2x2 windows wholly inside the input (no padding): the four taps of a window as four loads and three
+    # branch-free "take v where v > best or v is NaN" steps, in scan order; flat unsigned indices (no
+    # wraparound checks) so LLVM vectorises across the windows of a row
+    n_, c_, h, w = x.shape
+    oh, ow = best.shape[2], best.shape[3]
+    xf = x.reshape(-1)
+    bf = best.reshape(-1)
+    cf = code.reshape(-1)
+    one, two, three = cf.dtype.type(1), cf.dtype.type(2), cf.dtype.type(3)
+    zero = cf.dtype.type(0)
+    wu, swu, owu = np.uint64(w), np.uint64(sw), np.uint64(ow)
+    down, right = np.uint64(dh * w), np.uint64(dw)
+    for p in prange(n_ * c_):
+        for y in range(oh):
+            s = np.uint64(p * h + y * sh) * wu
+            o = np.uint64(p * oh + y) * owu
+            for xx in range(owu):
+                a = s + xx * swu
+                b = xf[a]
+                k = zero
+                v = xf[a + right]
+                t = (v > b) | (v != v)
+                b = v if t else b
+                k = one if t else k
+                v = xf[a + down]
+                t = (v > b) | (v != v)
+                b = v if t else b
+                k = two if t else k
+                v = xf[a + down + right]
+                t = (v > b) | (v != v)
+                bf[o + xx] = v if t else b
+                cf[o + xx] = three if t else k
+
+
+@njit(cache=True, parallel=_PARALLEL)
+def _max_pool_bwd_2x2(g, code, gx):  # pragma: no cover - compiled
+    # 2x2 windows with stride 2 wholly inside the input (disjoint): each window writes its four cells, g at its
+    # argmax tap and 0 at the others, so each covered cell is written once (no zeroing pass, no adds)
+    n_, c_, h, w = gx.shape
+    oh, ow = g.shape[2], g.shape[3]
+    gf = g.reshape(-1)
+    cf = code.reshape(-1)
+    of = gx.reshape(-1)
+    zero = gx.dtype.type(0)
+    wu, owu = np.uint64(w), np.uint64(ow)
+    one, two = np.uint64(1), np.uint64(2)  # uint64 throughout: uint64 + int64 would be float64 in numba
+    for p in prange(n_ * c_):
+        for y in range(oh):
+            s = np.uint64(p * h + 2 * y) * wu
+            o = np.uint64(p * oh + y) * owu
+            for xx in range(owu):
+                v = gf[o + xx]
+                k = cf[o + xx]
+                a = s + two * xx
+                of[a] = v if k == 0 else zero
+                of[a + one] = v if k == 1 else zero
+                of[a + wu] = v if k == 2 else zero
+                of[a + wu + one] = v if k == 3 else zero
+
+
+def _windows_inside(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair) -> bool:
+    """Whether every window lies wholly inside the input (no padding; ceil_mode adds no partial window)."""
+    return padding == (0, 0) and all(
+        (o - 1) * s + (k - 1) * d < n for n, k, s, d, o in zip(size, kernel_size, stride, dilation, out_size)
+    )
+
+
+def max_pool2d_fast(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair) -> bool:
+    """Whether the numba max-pool forward beats the numpy reference for this geometry (``size``: (H, W)).
+
+    True for 2x2 windows wholly inside the input (no padding, no partial ceil_mode window), which
+    covers the course CNN's ``MaxPool2d(2, 2)``: measured 0.4-0.8x numpy's time (2 cores, float32,
+    batch 128). Elsewhere the general kernel is about as fast as numpy's strided slices or slower. The
+    backward (2x2, stride 2) measured 0.6-1.1x numpy's: no clear gain, so it has no such switch.
+    """
+    k, p, s, d = tuple(kernel_size), tuple(padding), tuple(stride), tuple(dilation)
+    return k == (2, 2) and _windows_inside(tuple(size), k, s, p, d, tuple(out_size))
+
+
 def max_pool2d_forward(
     x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair, code_dtype: Any
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +320,11 @@ def max_pool2d_forward(
     n, c = x.shape[:2]
     best = np.empty((n, c, *out_size), dtype=x.dtype)
     code = np.empty((n, c, *out_size), dtype=code_dtype)
-    _max_pool_fwd(np.ascontiguousarray(x), best, code, *kernel_size, *stride, *padding, *dilation)
+    x = np.ascontiguousarray(x)
+    if max_pool2d_fast(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
+        _max_pool_fwd_2x2(x, best, code, *stride, *dilation)
+    else:
+        _max_pool_fwd(x, best, code, *kernel_size, *stride, *padding, *dilation)
     return best, code
 
 
@@ -240,8 +333,19 @@ def max_pool2d_backward(
     dilation: Pair,
 ) -> np.ndarray:  # fmt: skip
     """:func:`minidl.ops.pool.max_pool2d_backward`: each window's gradient added at its argmax."""
+    g, code = np.ascontiguousarray(g), np.ascontiguousarray(code)
+    size, out_size = tuple(input_shape[2:]), g.shape[2:]
+    if (
+        tuple(kernel_size) == tuple(stride) == (2, 2)
+        and dilation == (1, 1)
+        and _windows_inside(size, (2, 2), (2, 2), tuple(padding), (1, 1), out_size)
+    ):
+        tiled = size == (2 * out_size[0], 2 * out_size[1])  # every cell in a window: each written once
+        gx = np.empty(input_shape, dtype=g.dtype) if tiled else np.zeros(input_shape, dtype=g.dtype)
+        _max_pool_bwd_2x2(g, code, gx)
+        return gx
     gx = np.empty(input_shape, dtype=g.dtype)
-    _max_pool_bwd(np.ascontiguousarray(g), np.ascontiguousarray(code), gx, *kernel_size, *stride, *padding, *dilation)
+    _max_pool_bwd(g, code, gx, *kernel_size, *stride, *padding, *dilation)
     return gx
 
 
@@ -316,3 +420,143 @@ def avg_pool2d_backward(
         np.ascontiguousarray(g), np.ascontiguousarray(divisor, dtype=g.dtype), gx, *kernel_size, *stride, *padding
     )
     return gx
+
+
+# ---------------------------------------------------------------------------- batch norm
+# Per channel of x (N, C, L): the statistics, then the full-size pass, while that channel's N*L
+# values are still in cache (one read of x from memory instead of numpy's one per pass).
+# Sums accumulate in float64, as torch's CPU kernels do (acc_type of float is double); "reassoc"
+# lets LLVM split them into vector lanes (a serial chain of adds does not vectorise); no other
+# fast-math flag, so NaN and inf propagate as in numpy.
+_BN_FASTMATH = {"reassoc", "contract"}
+
+
+@njit(cache=True, parallel=_PARALLEL, fastmath=_BN_FASTMATH)
+def _bn_train_fwd(x, weight, bias, eps, out, mean, var):  # pragma: no cover - compiled
+    # mean, var (biased) of each channel in two passes (float64), then out = (x - mean) * inv_std * gamma + beta
+    n_, c_, l_ = x.shape
+    cnt = n_ * l_
+    for c in prange(c_):
+        s = 0.0
+        for n in range(n_):
+            row = x[n, c]
+            for i in range(l_):
+                s += row[i]
+        m = s / cnt
+        q = 0.0
+        for n in range(n_):
+            row = x[n, c]
+            for i in range(l_):
+                d = row[i] - m
+                q += d * d
+        v = q / cnt
+        mean[c] = m
+        var[c] = v
+        scale = weight[c] / np.sqrt(v + eps)
+        # centre on m rounded to x's dtype (x - m32 is exact near m) and fold the rounding into the shift
+        m32 = x.dtype.type(m)
+        sc = out.dtype.type(scale)
+        sh = out.dtype.type(bias[c] - (m - m32) * scale)
+        for n in range(n_):
+            row = x[n, c]
+            dst = out[n, c]
+            for i in range(l_):
+                dst[i] = (row[i] - m32) * sc + sh
+
+
+@njit(cache=True, parallel=_PARALLEL, fastmath=_BN_FASTMATH)
+def _bn_train_bwd(g, x, mean, inv_std, weight, gx, sum_g, sum_gxhat, need_x):  # pragma: no cover - compiled
+    # per channel: sum(g), sum(g xhat) (float64), then dx = k (g - sum_g / n - xhat sum_gxhat / n), k = gamma inv_std
+    n_, c_, l_ = x.shape
+    cnt = n_ * l_
+    for c in prange(c_):
+        m = mean[c]
+        sg = 0.0
+        sgx = 0.0
+        for n in range(n_):
+            grow = g[n, c]
+            row = x[n, c]
+            for i in range(l_):
+                gv = grow[i]
+                sg += gv
+                sgx += gv * (row[i] - m)
+        inv = inv_std[c]
+        sgxh = sgx * inv
+        sum_g[c] = sg
+        sum_gxhat[c] = sgxh
+        if not need_x:
+            continue
+        # with xhat = (x - m32 - (m - m32)) inv: dx = (x - m32) a + g k + b, per-channel a, k, b
+        k = inv * weight[c]
+        a = -k * inv * sgxh / cnt
+        m32 = x.dtype.type(m)
+        kk = gx.dtype.type(k)
+        aa = gx.dtype.type(a)
+        bb = gx.dtype.type(-k * sg / cnt - a * (m - m32))
+        for n in range(n_):
+            grow = g[n, c]
+            row = x[n, c]
+            dst = gx[n, c]
+            for i in range(l_):
+                dst[i] = (row[i] - m32) * aa + grow[i] * kk + bb
+
+
+@njit(cache=True, parallel=_PARALLEL)
+def _bn_affine(x, scale, shift, out):  # pragma: no cover - compiled
+    # out = x * scale + shift per channel, in x's dtype (eval-mode batch norm); no reduction, so the rows
+    # go in memory order
+    n_, c_, l_ = x.shape
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    lu = np.uint64(l_)
+    for p in prange(n_ * c_):
+        c = p % c_
+        sc = out.dtype.type(scale[c])
+        sh = out.dtype.type(shift[c])
+        base = np.uint64(p) * lu
+        for i in range(lu):
+            of[base + i] = xf[base + i] * sc + sh
+
+
+def _channel_param(v: np.ndarray | None, c: int, fill: float) -> np.ndarray:
+    """A (C,) float64 copy of gamma or beta, or ``fill`` where the layer has none."""
+    return np.full(c, fill) if v is None else np.ascontiguousarray(v, dtype=np.float64).reshape(c)
+
+
+def batch_norm_train_forward(
+    x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None, eps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training batch norm of x (N, C, L): (out (N, C, L) in x's dtype, mean (C,), biased var (C,)) in float64.
+
+    ``out = (x - mean) / sqrt(var + eps) * weight + bias``; the statistics are over axes 0 and 2,
+    summed in float64. ``x`` must be C-contiguous (:func:`minidl.ops.norm` passes a view of it).
+    """
+    c = x.shape[1]
+    out = np.empty_like(x)
+    mean, var = np.empty(c), np.empty(c)
+    _bn_train_fwd(x, _channel_param(weight, c, 1.0), _channel_param(bias, c, 0.0), float(eps), out, mean, var)
+    return out, mean, var
+
+
+def batch_norm_train_backward(
+    g: np.ndarray, x: np.ndarray, mean: np.ndarray, inv_std: np.ndarray, weight: np.ndarray | None, need_x: bool
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Training batch norm's backward: g, x (N, C, L) -> (dx or None, sum(g) (C,), sum(g xhat) (C,)).
+
+    ``xhat = (x - mean) inv_std``; ``dx = gamma inv_std (g - sum(g)/n - xhat sum(g xhat)/n)``, n = N*L;
+    the sums (float64) are dbeta and dgamma. ``mean``, ``inv_std``: (C,) float64 from the forward.
+    """
+    c = x.shape[1]
+    g = np.ascontiguousarray(g, dtype=x.dtype)
+    gx = np.empty_like(x) if need_x else np.empty((0, c, 0), dtype=x.dtype)
+    sum_g, sum_gxhat = np.empty(c), np.empty(c)
+    _bn_train_bwd(g, x, mean, inv_std, _channel_param(weight, c, 1.0), gx, sum_g, sum_gxhat, bool(need_x))
+    return (gx if need_x else None), sum_g, sum_gxhat
+
+
+def batch_norm_affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Eval batch norm of x (N, C, L): ``x * scale + shift`` with per-channel (C,) float64 constants, in x's dtype."""
+    out = np.empty_like(x)
+    _bn_affine(np.ascontiguousarray(x), np.ascontiguousarray(scale, dtype=np.float64),
+               np.ascontiguousarray(shift, dtype=np.float64), out)  # fmt: skip
+    return out

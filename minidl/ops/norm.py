@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from minidl.autograd.function import Function
-from minidl.backend import array_module
+from minidl.backend import array_module, numba_kernels_or_none
 from minidl.errors import ShapeError
 from minidl.ops.elementwise import DtypeError
 from minidl.tensor import Tensor
@@ -66,6 +66,29 @@ def _per_channel(v, dtype):
     return v.astype(dtype, copy=False)[None, :, None]
 
 
+def _update_running_stats(running_mean, running_var, mean, var, n, momentum):
+    """In place: running <- (1 - momentum) running + momentum batch, with the UNBIASED var (n / (n - 1))."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += (momentum * mean).astype(running_mean.dtype, copy=False)
+    if running_var is not None:  # n > 1 is checked by the caller
+        running_var *= 1 - momentum
+        running_var += (momentum * var * (n / max(n - 1, 1))).astype(running_var.dtype, copy=False)
+
+
+#: the numba kernels loop over each channel's rows of L values: below this L (BatchNorm1d's (N, C) is
+#: L = 1) they stride through memory and numpy's whole-array passes are faster (measured, 2 cores)
+_FUSED_MIN_L = 2
+
+
+def _fused_kernels(x3):
+    """The numba kernel module for x3 (N, C, L), or None: numba off, not a float32/64 numpy array, short rows."""
+    nk = numba_kernels_or_none()
+    if nk is None or not nk.supports(x3) or x3.shape[2] < _FUSED_MIN_L:
+        return None
+    return nk
+
+
 # ---------------------------------------------------------------------------- batch norm
 class BatchNorm(Function):
     """Batch normalisation of x: (N, C, *) (viewed as (N, C, L)); weight, bias: (C,) or None.
@@ -77,6 +100,11 @@ class BatchNorm(Function):
     Training keeps xc = x - m, m the float32-rounded mean, whose own mean d (the rounding
     left over, ~1e-7) the corrected two-pass algorithm takes out of the statistics, so
     xhat = (xc - d) * inv_std; out and dx fold d and inv_std into per-channel constants.
+
+    With numba (:func:`minidl.backend.numba_kernels_or_none`, rows of L >= 2) the same formulas
+    run channel by channel in one kernel for the forward (mean, var, out) and one for the
+    backward (sum(g), sum(g xhat), dx), sums in float64 as torch's: each channel is read from
+    memory once, and stays in cache for the later passes. It saves the input itself, not xc.
     """
 
     works_on_arrays = True
@@ -86,9 +114,22 @@ class BatchNorm(Function):
         xp = array_module(x)
         dt = x.dtype
         ctx.x_shape = x.shape
-        x = _as_ncl(x)  # (N, C, L), a view
+        x_in, x = x, _as_ncl(x)  # (N, C, L), a view
         n = x.shape[0] * x.shape[2]
         ctx.training, ctx.n = training, n
+        nk = _fused_kernels(x)
+        if nk is not None and training:  # numba: the statistics and out in one kernel, one channel at a time
+            x_in = np.ascontiguousarray(x_in)  # saved: the input itself when contiguous (its version is checked)
+            out, mean, var = nk.batch_norm_train_forward(_as_ncl(x_in), weight, bias, eps)
+            inv_std = 1.0 / np.sqrt(var + eps)
+            _update_running_stats(running_mean, running_var, mean, var, n, momentum)
+            ctx.kernels = nk  # backward uses the same kernels, whatever the switch says by then
+            # saved in x's dtype like torch's save_mean/save_invstd; the mean as its rounded value m plus
+            # the rounding left over (mean - m), so backward gets the float64 mean back (x - mean must be exact)
+            m = mean.astype(dt)
+            ctx.save_for_backward(x_in, m, (mean - m).astype(dt), inv_std.astype(dt), weight)
+            return out.reshape(ctx.x_shape)
+        ctx.kernels = None  # backward: numpy (eval's is one pass already)
         if training:
             m = _channel_sum(x).astype(np.float64) / n  # (C,)
             xc = x - _per_channel(m, dt)  # (N, C, L)
@@ -96,13 +137,8 @@ class BatchNorm(Function):
             mean = m + d
             var = xp.maximum(_channel_dot(xc, xc).astype(np.float64) / n - d * d, 0)  # biased: normalise with it
             inv_std = 1.0 / xp.sqrt(var + eps)
-            if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += (momentum * mean).astype(running_mean.dtype, copy=False)
-            if running_var is not None:  # unbiased: store it (n > 1 is checked by the caller)
-                running_var *= 1 - momentum
-                running_var += (momentum * var * (n / max(n - 1, 1))).astype(running_var.dtype, copy=False)
-            ctx.save_for_backward(xc, d, inv_std, weight)
+            _update_running_stats(running_mean, running_var, mean, var, n, momentum)
+            ctx.save_for_backward(xc, d.astype(dt), inv_std.astype(dt), weight)  # x's dtype, as torch saves them
             # out = gamma (xc - d) inv_std + beta = xc * scale + shift
             scale = inv_std if weight is None else inv_std * weight
             shift = -d * scale if bias is None else bias - d * scale
@@ -111,7 +147,10 @@ class BatchNorm(Function):
             inv_std = 1.0 / xp.sqrt(running_var.astype(np.float64) + eps)
             scale = inv_std if weight is None else inv_std * weight
             shift = -running_mean * scale if bias is None else bias - running_mean * scale
-            ctx.save_for_backward(x, running_mean.copy(), inv_std, scale)  # running stats change later
+            # running stats change later: a copy
+            ctx.save_for_backward(x, running_mean.copy(), inv_std.astype(dt), scale.astype(dt))
+            if nk is not None:  # one pass instead of two
+                return nk.batch_norm_affine(x, scale, shift).reshape(ctx.x_shape)
             out = x * _per_channel(scale, dt)
         out += _per_channel(shift, dt)
         return out.reshape(ctx.x_shape)
@@ -122,9 +161,16 @@ class BatchNorm(Function):
         g = _as_ncl(g)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
-        sum_g = _channel_sum(g).astype(np.float64) if (need_b or ctx.training) else None  # (C,)
-        if ctx.training:
+        if ctx.kernels is not None:  # numba: sum(g), sum(g xhat) and dx in one kernel, one channel at a time
+            x, m, rest, inv_std, weight = ctx.saved_tensors
+            mean = m.astype(np.float64) + rest  # (C,) float64: the kernel's accumulator type
+            inv_std = inv_std.astype(np.float64)
+            gx, sum_g, sum_gxhat = ctx.kernels.batch_norm_train_backward(g, _as_ncl(x), mean, inv_std, weight, need_x)
+            gw = sum_gxhat if need_w else None
+        elif ctx.training:
+            sum_g = _channel_sum(g).astype(np.float64)  # (C,)
             xc, d, inv_std, weight = ctx.saved_tensors
+            d, inv_std = d.astype(np.float64), inv_std.astype(np.float64)  # per-channel constants in float64
             n = ctx.n
             sum_gxhat = (_channel_dot(g, xc) - d * sum_g) * inv_std  # sum(g xhat), (C,)
             if need_x:
@@ -139,6 +185,7 @@ class BatchNorm(Function):
                 gx *= _per_channel(k, dt)
             gw = sum_gxhat if need_w else None
         else:
+            sum_g = _channel_sum(g).astype(np.float64) if need_b else None  # (C,)
             x, running_mean, inv_std, scale = ctx.saved_tensors
             if need_x:
                 gx = g * _per_channel(scale, dt)

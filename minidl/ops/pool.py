@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from minidl.autograd.function import Function
-from minidl.backend import array_module, scatter_add
+from minidl.backend import array_module, numba_kernels_or_none, scatter_add
 from minidl.backend.cuda import kernels_for as cuda_kernels_for
 from minidl.backend.im2col import conv_output_size, tap_range
 from minidl.errors import ShapeError
@@ -97,6 +97,12 @@ def max_pool2d_forward(
     ck = cuda_kernels_for(x)
     if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
         return ck.max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size)
+    nb = numba_kernels_or_none()
+    if nb is not None and nb.supports(x) and nb.max_pool2d_fast(x.shape[2:], kernel_size, stride, padding, dilation,
+                                                                out_size):
+        # 2x2 windows inside the input (MaxPool2d(2, 2)): the numba kernel beats the slices below
+        return nb.max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size,
+                                     _code_dtype(kernel_size[0] * kernel_size[1]))
     xp = array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel_size, stride, padding, dilation, out_size

@@ -6,8 +6,6 @@ Shapes stay small: the first run compiles each kernel (cached on disk afterwards
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 import torch
@@ -19,20 +17,11 @@ import minidl.nn.functional as F
 from minidl import backend
 from minidl.backend import im2col as ic
 from minidl.ops import pool
+from tests.helpers import numba_path
 
 nk = pytest.importorskip("minidl.backend.numba_kernels")
 
 DTYPES = [np.float32, np.float64]
-
-
-@contextmanager
-def numba(enabled: bool):
-    prev = backend._numba_wanted
-    backend.use_numba(enabled)
-    try:
-        yield
-    finally:
-        backend.use_numba(prev)
 
 
 @st.composite
@@ -54,14 +43,14 @@ def test_im2col_col2im_match_reference(geom, dtype, seed):
     shape, k, s, p, d = geom
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
-    with numba(False):
+    with numba_path(False):
         ref = ic.im2col(x, k, s, p, d)
     out = ic._out_size(*shape[2:], k, s, p, d)
     got = nk.im2col(x, k, s, p, d, out)  # the kernel itself (the dispatch skips it for narrow rows)
     assert got.dtype == dtype and got.shape == ref.shape
     np.testing.assert_array_equal(got, ref)
     cols = rng.standard_normal(ref.shape).astype(dtype)
-    with numba(False):
+    with numba_path(False):
         ref2 = ic.col2im(cols, shape, k, s, p, d)
     got2 = nk.col2im(cols, shape, k, s, p, d, out)
     assert got2.dtype == dtype and got2.shape == shape
@@ -70,7 +59,7 @@ def test_im2col_col2im_match_reference(geom, dtype, seed):
 
 def test_im2col_takes_strided_input():
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 10)).astype(np.float32)[..., ::2]
-    with numba(False):
+    with numba_path(False):
         ref = ic.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
     np.testing.assert_array_equal(nk.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), (6, 5)), ref)
 
@@ -90,6 +79,24 @@ def pool_geometry(draw, dilate=True):
     return (n, c, *sizes), tuple(ks), tuple(ss), tuple(ps), tuple(ds), out
 
 
+def _check_max_pool_kernels(x, shape, k, s, p, d, out, rng) -> None:
+    """The numba max-pool forward and backward equal the numpy reference (maxima, tap codes, gradient) bit for bit."""
+    dtype = x.dtype
+    with numba_path(False):
+        best_r, code_r = pool.max_pool2d_forward(x, k, s, p, d, out)
+    best, code = nk.max_pool2d_forward(x, k, s, p, d, out, code_r.dtype)
+    assert best.dtype == dtype and code.dtype == code_r.dtype
+    np.testing.assert_array_equal(best, best_r)
+    np.testing.assert_array_equal(code, code_r)
+    g = rng.standard_normal(best.shape).astype(dtype)
+    disjoint = all(pool._windows_disjoint(*a) for a in zip(out, k, s, d))
+    with numba_path(False):
+        gx_r = pool.max_pool2d_backward(g, code, shape, k, s, p, d, disjoint)
+    gx = nk.max_pool2d_backward(g, code, shape, k, s, p, d)
+    assert gx.dtype == dtype
+    np.testing.assert_array_equal(gx, gx_r)
+
+
 @given(geom=pool_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16), ties=st.booleans())
 def test_max_pool_matches_reference(geom, dtype, seed, ties):
     shape, k, s, p, d, out = geom
@@ -98,19 +105,68 @@ def test_max_pool_matches_reference(geom, dtype, seed, ties):
     x = x.astype(dtype)
     if x.size > 1 and not ties:
         x.flat[rng.integers(0, x.size, 2)] = np.nan  # NaN wins (the last one of a window)
-    with numba(False):
-        best_r, code_r = pool.max_pool2d_forward(x, k, s, p, d, out)
-    best, code = nk.max_pool2d_forward(x, k, s, p, d, out, code_r.dtype)
-    assert best.dtype == dtype and code.dtype == code_r.dtype
-    np.testing.assert_array_equal(best, best_r)
-    np.testing.assert_array_equal(code, code_r)
-    g = rng.standard_normal(best.shape).astype(dtype)
-    disjoint = all(pool._windows_disjoint(*a) for a in zip(out, k, s, d))
-    with numba(False):
-        gx_r = pool.max_pool2d_backward(g, code, shape, k, s, p, d, disjoint)
-    gx = nk.max_pool2d_backward(g, code, shape, k, s, p, d)
+    _check_max_pool_kernels(x, shape, k, s, p, d, out, rng)
+
+
+@st.composite
+def pool2x2_geometry(draw):
+    """2x2 windows without padding (the fast kernels' case, the course CNN's MaxPool2d(2, 2)), ceil_mode too."""
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    s, d, sizes = [], [], []
+    for _ in range(2):
+        s.append(draw(st.integers(1, 3)))
+        d.append(draw(st.integers(1, 2)))
+        sizes.append(draw(st.integers(d[-1] + 1, 9)))
+    ceil_mode = draw(st.booleans())
+    out = tuple(ic.conv_output_size(*a, 0, b, ceil_mode) for a, b in zip(zip(sizes, (2, 2), s), d))
+    return (n, c, *sizes), (2, 2), tuple(s), (0, 0), tuple(d), out
+
+
+@given(geom=pool2x2_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16), ties=st.booleans())
+def test_max_pool_2x2_fast_kernels_match_reference(geom, dtype, seed, ties):
+    """The 2x2 kernels: the same maxima and tap codes (ties: first tap; NaN: the last; -inf windows: the
+    first tap) and, for stride 2, the same gradient as the numpy reference."""
+    shape, k, s, p, d, out = geom
+    rng = np.random.default_rng(seed)
+    if ties:
+        x = rng.choice(np.array([-np.inf, -1.0, 0.0, 1.0]), shape)
+    else:
+        x = rng.standard_normal(shape)
+        x.flat[rng.integers(0, x.size, 3)] = np.nan
+    x = x.astype(dtype)
+    inside = all((o - 1) * st_ + d_ < n_ for o, st_, d_, n_ in zip(out, s, d, shape[2:]))
+    assert nk.max_pool2d_fast(shape[2:], k, s, p, d, out) == inside
+    _check_max_pool_kernels(x, shape, k, s, p, d, out, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size,ceil_mode", [((8, 6), False), ((7, 9), False), ((7, 9), True), ((2, 2), False)])
+def test_max_pool_2x2_stride2_backward_matches_reference(dtype, size, ceil_mode):
+    """MaxPool2d(2, 2)'s gradient: tiled planes (each cell written once) and odd ones (the last row/column
+    in no window stays 0; with ceil_mode the partial windows take the general kernels)."""
+    shape = (2, 3, *size)
+    rng = np.random.default_rng(sum(size))
+    x = rng.standard_normal(shape).astype(dtype)
+    out = tuple(ic.conv_output_size(n_, 2, 2, 0, 1, ceil_mode) for n_ in size)
+    geo = ((2, 2), (2, 2), (0, 0), (1, 1))
+    with numba_path(False):
+        _, code = pool.max_pool2d_forward(x, *geo, out)
+    g = rng.standard_normal(code.shape).astype(dtype)
+    with numba_path(False):
+        gx_r = pool.max_pool2d_backward(g, code, shape, *geo, True)
+    gx = nk.max_pool2d_backward(g, code, shape, *geo)
     assert gx.dtype == dtype
     np.testing.assert_array_equal(gx, gx_r)
+    assert np.count_nonzero(gx) == g.size  # one cell per (disjoint) window; the rest, odd edges too, is 0
+
+
+def test_max_pool_2x2_fast_kernel_takes_strided_input():
+    x = np.random.default_rng(5).standard_normal((2, 3, 8, 12)).astype(np.float32)[..., ::2]
+    with numba_path(False):
+        best_r, code_r = pool.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), (4, 3))
+    best, code = nk.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), (4, 3), code_r.dtype)
+    np.testing.assert_array_equal(best, best_r)
+    np.testing.assert_array_equal(code, code_r)
 
 
 @given(geom=pool_geometry(dilate=False), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
@@ -120,13 +176,13 @@ def test_avg_pool_matches_reference(geom, dtype, seed, include_pad):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
     div = pool.avg_pool2d_divisor(shape[2:], k, s, p, out, include_pad, None).astype(dtype)
-    with numba(False):
+    with numba_path(False):
         ref = pool.avg_pool2d_forward(x, k, s, p, out, div)
     got = nk.avg_pool2d_forward(x, k, s, p, out, div)
     assert got.dtype == dtype
     np.testing.assert_array_equal(got, ref)
     g = rng.standard_normal(ref.shape).astype(dtype)
-    with numba(False):
+    with numba_path(False):
         gx_r = pool.avg_pool2d_backward(g, shape, k, s, p, div)
     gx = nk.avg_pool2d_backward(g, shape, k, s, p, div)
     assert gx.dtype == dtype
@@ -134,16 +190,16 @@ def test_avg_pool_matches_reference(geom, dtype, seed, include_pad):
 
 
 def test_switch_and_env():
-    with numba(False):
+    with numba_path(False):
         assert not backend.numba_enabled()
         assert backend.numba_kernels_or_none() is None
-    with numba(True):
+    with numba_path(True):
         assert backend.numba_enabled()
 
 
 # ---------------------------------------------------------------------------- end to end vs torch
 def _run(enabled, fn, *arrays):
-    with numba(enabled):
+    with numba_path(enabled):
         ts = [md.tensor(a, requires_grad=True) for a in arrays]
         out = fn(*ts)
         out.backward(md.tensor(np.linspace(-1, 1, out.numel()).reshape(out.shape).astype(arrays[0].dtype)))
@@ -218,7 +274,7 @@ def test_float32_conv_step_makes_no_float64_array(enabled, monkeypatch):
                           nn.Linear(4, 3))  # fmt: skip
     x = md.randn(2, 3, 8, 8)
     y = md.tensor([0, 2])
-    with numba(enabled):
+    with numba_path(enabled):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
     assert ic.im2col is real_im2col and ic.col2im is real_col2im

@@ -1,0 +1,266 @@
+"""Conv layers, minidl vs torch vs the GEMM floor, measured side by side in one run.
+
+Layers (float32, NCHW): the five 3x3 p1 convs of the course CNN (COURSEWORK.md §2) at
+their input sizes (batch 128, 32x32 images: 3->32 @32, 32->64 @16, 64->128 @8,
+128->256 @4, 256->512 @2), a stride-2 3x3, a dilation-2 3x3, a groups=4 3x3 (batch 128)
+and AlexNet's first layer, 3->64 11x11 stride 4 pad 2 on 3x224x224 (batch 16).
+
+For each layer: forward (``no_grad``) and forward+backward (the input requires grad, so
+backward computes dx, dw and db) of ``minidl.nn.Conv2d`` and ``torch.nn.Conv2d`` holding
+the same weights, and the *GEMM floor*: the matrix products minidl's im2col convolution
+does (``minidl/ops/conv.py``), timed alone with numpy's ``matmul`` on arrays of the same
+shapes, dtype and memory layout, with G groups, K = C/G*kh*kw and L = N*oh*ow::
+
+    forward          y    = W (G, O/G, K) @ cols (G, K, L)
+    weight grad      dW   = g (G, O/G, L) @ cols^T           (cols^T a transposed view)
+    input-cols grad  dcol = W^T (G, K, O/G) @ g (G, O/G, L)   (W^T a transposed view)
+
+The floor of forward is the first product, that of forward+backward all three: what
+minidl would take if im2col, col2im, the layout changes and the autograd bookkeeping
+were free. Reported: times (median of ``--repeats`` after a warm-up), the ratios
+minidl / torch and minidl / floor (> 1: minidl is slower), and GFLOP/s (2*O*K*L
+multiply-adds per product). Both libraries, and numpy's BLAS, are pinned to ``--threads``.
+Each layer's output and gradients are checked against torch's (float32 tolerance); the
+checks go into the JSON (``checks``, ``ok``) and the script exits 1 if one fails.
+
+    python benchmarks/bench_conv.py              # full run (about a minute on 2 cores)
+    python benchmarks/bench_conv.py --quick      # smoke run: batch 2, 1 repeat (timings not meaningful)
+
+Results: ``<out>/conv.json`` and ``<out>/conv.md`` (``<out>`` defaults to ``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # this checkout's minidl, installed or not
+
+import torch  # noqa: E402
+from _report import write_results  # noqa: E402  (benchmarks/, the script's folder)
+from threadpoolctl import threadpool_info  # noqa: E402
+
+import minidl as md  # noqa: E402
+from minidl import nn  # noqa: E402
+from minidl.backend.im2col import conv_output_size  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    """One conv layer: ``Conv2d(c, o, k, stride, padding, dilation, groups)`` on (batch, c, size, size)."""
+
+    name: str
+    c: int
+    o: int
+    k: int
+    size: int
+    batch: int
+    stride: int = 1
+    padding: int = 1
+    dilation: int = 1
+    groups: int = 1
+
+    def out_size(self) -> int:
+        return conv_output_size(self.size, self.k, self.stride, self.padding, self.dilation)
+
+    def gemm_shapes(self, batch: int) -> tuple[int, int, int, int]:
+        """(G, O/G, K, L) of the products: K = C/G*kh*kw, L = N*oh*ow."""
+        return self.groups, self.o // self.groups, self.c // self.groups * self.k * self.k, batch * self.out_size() ** 2
+
+
+COURSE = [(3, 32, 32), (32, 64, 16), (64, 128, 8), (128, 256, 4), (256, 512, 2)]
+CASES: list[ConvCase] = [
+    *(ConvCase(f"course conv {c}->{o} k3 p1 @{s}x{s}", c, o, 3, s, 128) for c, o, s in COURSE),
+    ConvCase("64->128 k3 s2 p1 @16x16", 64, 128, 3, 16, 128, stride=2),
+    ConvCase("64->64 k3 d2 p2 @16x16", 64, 64, 3, 16, 128, padding=2, dilation=2),
+    ConvCase("128->128 k3 p1 g4 @8x8", 128, 128, 3, 8, 128, groups=4),
+    ConvCase("AlexNet conv1 3->64 k11 s4 p2 @224x224", 3, 64, 11, 224, 16, stride=4, padding=2),
+]
+QUICK_BATCH = 2
+
+
+# ---------------------------------------------------------------------------- timing
+def median_time(fn: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of one call of ``fn`` over ``repeats`` calls, after one warm-up call (JIT, caches)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _compare(name: str, got: np.ndarray, want: np.ndarray) -> dict[str, Any]:
+    """float32 agreement: |got - want| <= 1e-4 * (|want| + max|want|), sums of up to K terms in another order."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return {"check": name, "ok": False, "max_abs_diff": None, "note": f"shapes {got.shape} vs {want.shape}"}
+    diff = np.abs(got - want)
+    scale = float(np.max(np.abs(want))) if want.size else 0.0
+    ok = bool(np.all(diff <= 1e-4 * (np.abs(want) + scale)))
+    return {"check": name, "ok": ok, "max_abs_diff": float(diff.max()) if diff.size else 0.0}
+
+
+def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Time one layer in minidl, torch and as its bare GEMMs; check minidl against torch."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, case.c, case.size, case.size)).astype(np.float32)
+    t_layer = torch.nn.Conv2d(case.c, case.o, case.k, stride=case.stride, padding=case.padding,
+                              dilation=case.dilation, groups=case.groups)  # fmt: skip
+    m_layer = nn.Conv2d(case.c, case.o, case.k, stride=case.stride, padding=case.padding,
+                        dilation=case.dilation, groups=case.groups)  # fmt: skip
+    m_layer.load_state_dict({k: v.detach().numpy().copy() for k, v in t_layer.state_dict().items()})
+    oh = case.out_size()
+    g = rng.standard_normal((batch, case.o, oh, oh)).astype(np.float32)
+    xm, xt = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    gm, gt = md.tensor(g), torch.tensor(g)
+
+    # correctness first: output, dx, dw, db from the same weights and input
+    ym, yt = m_layer(xm), t_layer(xt)
+    ym.backward(gm)
+    yt.backward(gt)
+    pairs = [("output", ym.detach().numpy(), yt.detach().numpy()), ("dx", xm.grad.numpy(), xt.grad.numpy()),
+             ("dw", m_layer.weight.grad.numpy(), t_layer.weight.grad.numpy()),
+             ("db", m_layer.bias.grad.numpy(), t_layer.bias.grad.numpy())]  # fmt: skip
+    checks = [_compare(f"{case.name}: {what}", a, b) for what, a, b in pairs]
+    del ym, yt
+
+    def m_fwd() -> None:
+        with md.no_grad():
+            m_layer(xm)
+
+    def t_fwd() -> None:
+        with torch.no_grad():
+            t_layer(xt)
+
+    def m_fwdbwd() -> None:
+        xm.grad = m_layer.weight.grad = m_layer.bias.grad = None
+        m_layer(xm).backward(gm)
+
+    def t_fwdbwd() -> None:
+        xt.grad = t_layer.weight.grad = t_layer.bias.grad = None
+        t_layer(xt).backward(gt)
+
+    # the floor: minidl's three products alone, on operands of the same shapes and layouts
+    G, og, K, L = case.gemm_shapes(batch)
+    w3 = rng.standard_normal((G, og, K)).astype(np.float32)
+    cols = rng.standard_normal((G, K, L)).astype(np.float32)
+    g3 = rng.standard_normal((G, og, L)).astype(np.float32)
+
+    def floor_fwd() -> None:
+        np.matmul(w3, cols)
+
+    def floor_fwdbwd() -> None:
+        np.matmul(w3, cols)
+        np.matmul(g3, cols.transpose(0, 2, 1))
+        np.matmul(w3.transpose(0, 2, 1), g3)
+
+    times = {
+        "minidl_fwd": median_time(m_fwd, repeats), "torch_fwd": median_time(t_fwd, repeats),
+        "floor_fwd": median_time(floor_fwd, repeats),
+        "minidl_fwdbwd": median_time(m_fwdbwd, repeats), "torch_fwdbwd": median_time(t_fwdbwd, repeats),
+        "floor_fwdbwd": median_time(floor_fwdbwd, repeats),
+    }  # fmt: skip
+    gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
+    row: dict[str, Any] = {"layer": case.name, **asdict(case), "batch": batch, "out_size": oh,
+                           "gemm": {"G": G, "O/G": og, "K": K, "L": L}}  # fmt: skip
+    row.update({f"{k}_ms": 1e3 * v for k, v in times.items()})
+    for part, flop in (("fwd", gemm_flop), ("fwdbwd", 3 * gemm_flop)):
+        row[f"{part}_ratio_torch"] = times[f"minidl_{part}"] / times[f"torch_{part}"]
+        row[f"{part}_ratio_floor"] = times[f"minidl_{part}"] / times[f"floor_{part}"]
+        for lib in ("minidl", "torch", "floor"):
+            row[f"{lib}_{part}_gflops"] = flop / times[f"{lib}_{part}"] / 1e9
+    return row, checks
+
+
+# ---------------------------------------------------------------------------- reporting
+def format_markdown(result: dict[str, Any]) -> str:
+    meta = result["meta"]
+    lines = [
+        "# Conv layers, minidl vs torch vs the GEMM floor",
+        "",
+        f"{meta['platform']}, {meta['cpu_count']} CPUs, python {meta['python']}, numpy {meta['numpy']} "
+        f"({meta['blas']}), torch {meta['torch']}, threads={meta['threads']}, float32, median of "
+        f"{meta['repeats']} after a warm-up{' (quick run: timings are not meaningful)' if meta['quick'] else ''}.",
+        "",
+        "Floor = minidl's GEMMs alone (numpy matmul, same shapes and layouts): the forward product, and for "
+        "fwd+bwd also dW = g @ cols^T and dcols = W^T @ g. Ratios > 1: minidl is slower. GFLOP/s of fwd+bwd "
+        "(3 GEMMs of 2*O*K*L flops).",
+        "",
+        "| layer | batch | fwd ms minidl | torch | floor | minidl/torch | minidl/floor "
+        "| fwd+bwd ms minidl | torch | floor | minidl/torch | minidl/floor | GFLOP/s minidl | torch | floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['layer']} | {r['batch']} | {r['minidl_fwd_ms']:.2f} | {r['torch_fwd_ms']:.2f} | "
+            f"{r['floor_fwd_ms']:.2f} | {r['fwd_ratio_torch']:.2f} | {r['fwd_ratio_floor']:.2f} | "
+            f"{r['minidl_fwdbwd_ms']:.2f} | {r['torch_fwdbwd_ms']:.2f} | {r['floor_fwdbwd_ms']:.2f} | "
+            f"{r['fwdbwd_ratio_torch']:.2f} | {r['fwdbwd_ratio_floor']:.2f} | {_g(r['minidl_fwdbwd_gflops'])} | "
+            f"{_g(r['torch_fwdbwd_gflops'])} | {_g(r['floor_fwdbwd_gflops'])} |"
+        )
+    failed = [c for c in result["checks"] if not c["ok"]]
+    lines += ["", f"Numerical checks (minidl vs torch: output, dx, dw, db): "
+                  f"{len(result['checks']) - len(failed)}/{len(result['checks'])} passed."]  # fmt: skip
+    lines += [f"- FAILED: {c['check']} (max abs diff {c['max_abs_diff']})" for c in failed]
+    return "\n".join(lines) + "\n"
+
+
+def _g(x: float) -> str:
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
+
+
+def _blas() -> str:
+    libs = [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(libs) or "unknown BLAS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--quick", action="store_true", help=f"smoke run: batch {QUICK_BATCH}, 1 repeat")
+    p.add_argument("--threads", type=int, default=2, help="threads for torch, numba and numpy's BLAS (default 2)")
+    p.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 9; 1 quick)")
+    p.add_argument("--batch", type=int, default=None, help="one batch for every layer (default: 128, AlexNet's 16)")
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="folder for conv.json/.md")
+    args = p.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 9)
+    if args.threads < 1 or repeats < 1 or (args.batch is not None and args.batch < 1):
+        p.error("--threads, --repeats and --batch must be positive")
+    md.set_num_threads(args.threads)  # numba and, through threadpoolctl, numpy's BLAS (the floor's too)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    rows, checks = [], []
+    for case in CASES:
+        batch = args.batch or (QUICK_BATCH if args.quick else case.batch)
+        row, row_checks = bench_case(case, batch, repeats)
+        rows.append(row)
+        checks += row_checks
+        print(f"{case.name:42} batch {batch:3}: fwd+bwd {row['minidl_fwdbwd_ms']:8.2f} ms, "
+              f"x{row['fwdbwd_ratio_torch']:.2f} torch, x{row['fwdbwd_ratio_floor']:.2f} floor; "
+              f"fwd x{row['fwd_ratio_torch']:.2f} torch, x{row['fwd_ratio_floor']:.2f} floor")  # fmt: skip
+    meta = {"quick": args.quick, "threads": args.threads, "repeats": repeats, "statistic": "median after a warm-up",
+            "dtype": "float32", "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "numpy": np.__version__, "blas": _blas(),
+            "torch": torch.__version__, "minidl": md.__version__, "numba": md.backend.numba_enabled(),
+            "ratio": "minidl time / other time", "elapsed_s": time.perf_counter() - start}  # fmt: skip
+    result = {"meta": meta, "rows": rows, "checks": checks, "ok": all(c["ok"] for c in checks)}
+    return write_results(args.out, "conv", result, format_markdown(result), meta["elapsed_s"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
