@@ -246,6 +246,9 @@ def avg_pool2d_forward(x: Any, kernel_size: Pair, stride: Pair, padding: Pair, o
     ck = cuda_kernels_for(x)
     if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
         return ck.avg_pool2d_forward(x, kernel_size, stride, padding, out_size, divisor)
+    nb = numba_kernels_or_none()
+    if nb is not None and nb.supports(x, divisor):  # floats: the numba kernel, same sums in the same order
+        return nb.avg_pool2d_forward(x, kernel_size, stride, padding, out_size, divisor)
     xp = array_module(x)
     n, c, h, w = x.shape
     out = xp.zeros((n, c, *out_size), dtype=x.dtype)
@@ -272,6 +275,9 @@ def avg_pool2d_backward(
     ck = cuda_kernels_for(g)
     if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
         return ck.avg_pool2d_backward(g, input_shape, kernel_size, stride, padding, divisor, disjoint)
+    nb = numba_kernels_or_none()
+    if nb is not None and nb.supports(g, divisor):  # floats: the numba kernel, same terms in the same order
+        return nb.avg_pool2d_backward(g, input_shape, kernel_size, stride, padding, divisor)
     xp = array_module(g)
     n, c, h, w = input_shape
     oh, ow = g.shape[2:]
@@ -295,6 +301,9 @@ def adaptive_avg_pool2d_forward(x: Any, out_size: Pair) -> Any:
     ck = cuda_kernels_for(x)
     if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
         return ck.adaptive_avg_pool2d_forward(x, out_size)
+    nb = numba_kernels_or_none()
+    if nb is not None and nb.supports(x):  # the numba kernel: the sums below, in their order
+        return nb.adaptive_avg_pool2d_forward(x, out_size)
     xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = out_size
@@ -363,6 +372,9 @@ def adaptive_max_pool2d_forward(x: Any, out_size: Pair) -> tuple[Any, Any]:
     ck = cuda_kernels_for(x)
     if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
         return ck.adaptive_max_pool2d_forward(x, out_size)
+    nb = numba_kernels_or_none()
+    if nb is not None and nb.supports(x):  # the numba kernel: torch's scan of each bin
+        return nb.adaptive_max_pool2d_forward(x, out_size)
     xp = array_module(x)
     n, c, h, w = x.shape
     oh, ow = out_size

@@ -1,0 +1,248 @@
+"""The numba average and adaptive pooling kernels against the numpy references, and the layers against torch.
+
+The kernels add the reference's terms in the reference's order (numpy's pairwise sum included), so
+float results are compared for equality, on float32 and float64. The layers run with the numba path
+on and off (``numba_path``) against torch. Shapes stay small: the first run compiles each kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minidl as md
+from minidl import nn
+from minidl.backend.im2col import conv_output_size
+from minidl.ops import pool
+from tests.helpers import check_gradcheck, numba_path
+
+nk = pytest.importorskip("minidl.backend.numba_kernels")
+
+DTYPES = [np.float32, np.float64]
+
+
+def _reference(fn, *args):
+    with numba_path(False):
+        return fn(*args)
+
+
+# ---------------------------------------------------------------------------- avg-pool kernels vs reference
+@st.composite
+def avg_geometry(draw, tiled=False):
+    """(x shape, kernel, stride, padding, out size, divisor (oh, ow) int64): torch's avg_pool2d arguments.
+
+    ``tiled``: kernel == stride and no padding (AvgPool2d(k)), the kernels' window-sum path, on sizes the
+    windows need not divide (floor mode drops the rest, ceil_mode adds partial windows).
+    """
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    ks, ss, ps, sizes = [], [], [], []
+    for _ in range(2):
+        k = draw(st.integers(1, 4))
+        s = k if tiled else draw(st.integers(1, 3))
+        p = 0 if tiled else draw(st.integers(0, k // 2))
+        ks.append(k), ss.append(s), ps.append(p), sizes.append(draw(st.integers(max(1, k - 2 * p), 9)))
+    ceil_mode = draw(st.booleans())
+    out = tuple(conv_output_size(*a, 1, ceil_mode) for a in zip(sizes, ks, ss, ps))
+    override = draw(st.one_of(st.none(), st.integers(-3, 7).filter(bool)))
+    div = pool.avg_pool2d_divisor(tuple(sizes), tuple(ks), tuple(ss), tuple(ps), out, draw(st.booleans()), override)
+    return (n, c, *sizes), tuple(ks), tuple(ss), tuple(ps), out, div
+
+
+def _check_avg_kernels(geom, dtype, seed):
+    shape, k, s, p, out, div = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    div = div.astype(dtype)
+    ref = _reference(pool.avg_pool2d_forward, x, k, s, p, out, div)
+    got = nk.avg_pool2d_forward(x, k, s, p, out, div)
+    assert got.dtype == dtype and got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
+    g = rng.standard_normal(ref.shape).astype(dtype)
+    disjoint = all(pool._windows_disjoint(o, kk, ss, 1) for o, kk, ss in zip(out, k, s))
+    gx_r = _reference(pool.avg_pool2d_backward, g, shape, k, s, p, div, disjoint)
+    gx = nk.avg_pool2d_backward(g, shape, k, s, p, div)
+    assert gx.dtype == dtype and gx.shape == shape
+    np.testing.assert_array_equal(gx, gx_r)
+
+
+@given(geom=avg_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_avg_pool_kernels_match_reference(geom, dtype, seed):
+    """Overlapping windows, padding, ceil_mode, count_include_pad, divisor_override: bit for bit."""
+    _check_avg_kernels(geom, dtype, seed)
+
+
+@given(geom=avg_geometry(tiled=True), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_avg_pool_tiled_kernels_match_reference(geom, dtype, seed):
+    """AvgPool2d(k) (the window-sum and spread kernels where the windows lie inside the input)."""
+    _check_avg_kernels(geom, dtype, seed)
+
+
+def test_avg_pool_kernels_take_strided_input():
+    x = np.random.default_rng(3).standard_normal((2, 3, 8, 12)).astype(np.float32)[..., ::2]
+    div = np.full((4, 3), 4, dtype=np.float32)
+    ref = _reference(pool.avg_pool2d_forward, x, (2, 2), (2, 2), (0, 0), (4, 3), div)
+    np.testing.assert_array_equal(nk.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (4, 3), div), ref)
+    g = np.random.default_rng(4).standard_normal((2, 3, 8, 3)).astype(np.float32)[:, :, ::2]
+    ref = _reference(pool.avg_pool2d_backward, g, (2, 3, 8, 6), (2, 2), (2, 2), (0, 0), div, True)
+    np.testing.assert_array_equal(nk.avg_pool2d_backward(g, (2, 3, 8, 6), (2, 2), (2, 2), (0, 0), div), ref)
+
+
+# ---------------------------------------------------------------------------- adaptive kernels vs reference
+@st.composite
+def adaptive_geometry(draw):
+    """(x shape, out size): out sizes that divide the input, that do not, larger than it, and 0."""
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 14)), draw(st.integers(1, 14))
+    out = tuple(draw(st.one_of(st.integers(0, n_ + 3), st.sampled_from([1, n_]), st.sampled_from(
+        [d for d in range(1, n_ + 1) if n_ % d == 0])))
+        for n_ in (h, w))  # fmt: skip
+    return (n, c, h, w), out
+
+
+def _check_adaptive_avg(shape, out, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    ref = _reference(pool.adaptive_avg_pool2d_forward, x, out)
+    got = nk.adaptive_avg_pool2d_forward(x, out)
+    assert got.dtype == dtype and got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
+    g = rng.standard_normal(ref.shape).astype(dtype)
+    gx_r = _reference(pool.adaptive_avg_pool2d_backward, g, shape)
+    gx = nk.adaptive_avg_pool2d_backward(g, shape)
+    assert gx.dtype == dtype and gx.shape == shape
+    np.testing.assert_array_equal(gx, gx_r)
+
+
+@given(geom=adaptive_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_adaptive_avg_kernels_match_reference(geom, dtype, seed):
+    _check_adaptive_avg(*geom, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,out", [((2, 3, 13, 13), (1, 1)), ((1, 2, 9, 300), (2, 1)), ((1, 1, 3, 700), (1, 3)),
+                                       ((2, 2, 7, 7), (1, 1)), ((3, 4, 2, 2), (1, 1)), ((2, 3, 13, 13), (6, 6))])
+def test_adaptive_avg_kernels_wide_bins(dtype, shape, out):
+    """Bins of over 64 cells take the separable sums, whose column sums are numpy's pairwise ones (8 partial sums
+    from 8 terms, halves above 128): still bit for bit; global pooling of 2x2 and 7x7 takes the window sums."""
+    _check_adaptive_avg(shape, out, dtype, sum(shape))
+
+
+@given(geom=adaptive_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       kind=st.sampled_from(["normal", "ties", "nan"]))  # fmt: skip
+def test_adaptive_max_kernels_match_reference(geom, dtype, seed, kind):
+    """Maxima and flat indices equal (ties: the first maximum; NaN wins, the last NaN in scan order; all -inf:
+    the bin's first cell); the gradient equals the reference's scatter."""
+    shape, out = geom
+    rng = np.random.default_rng(seed)
+    if kind == "ties":
+        x = rng.choice(np.array([-np.inf, -1.0, 0.0, 1.0]), shape)
+    else:
+        x = rng.standard_normal(shape)
+        if kind == "nan":
+            x.flat[rng.integers(0, x.size, max(1, x.size // 4))] = np.nan
+    x = x.astype(dtype)
+    best_r, idx_r = _reference(pool.adaptive_max_pool2d_forward, x, out)
+    best, idx = nk.adaptive_max_pool2d_forward(x, out)
+    assert best.dtype == dtype and idx.dtype == np.int64
+    np.testing.assert_array_equal(best, best_r)
+    np.testing.assert_array_equal(idx, idx_r)
+    g = rng.standard_normal(best.shape).astype(dtype)
+    gx_r = _reference(pool.scatter_to_planes, g, idx, shape, False)
+    gx = nk.adaptive_max_pool2d_backward(g, idx, shape)
+    assert gx.dtype == dtype
+    np.testing.assert_array_equal(gx, gx_r)
+
+
+def test_adaptive_max_last_nan_as_torch():
+    """Several NaNs in one bin: the index is the last in scan order, as torch's kernel reports."""
+    x = np.arange(2 * 5 * 6, dtype=np.float32).reshape(1, 2, 5, 6)
+    x[0, 0, 1, 4] = x[0, 0, 3, 0] = x[0, 0, 3, 2] = np.nan
+    x[0, 1, 4, 5] = 1e9
+    best, idx = nk.adaptive_max_pool2d_forward(x, (2, 1))
+    t_best, t_idx = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(x), (2, 1), return_indices=True)
+    np.testing.assert_array_equal(idx, t_idx.numpy())
+    np.testing.assert_array_equal(best, t_best.numpy())
+    assert idx[0, 0, 1, 0] == 3 * 6 + 2 and idx[0, 1, 1, 0] == 4 * 6 + 5
+
+
+# ---------------------------------------------------------------------------- dispatch
+def test_ops_dispatch_to_the_kernels(monkeypatch):
+    """With numba on, the array functions hand floats to the kernels; off (or for int64 avg-pool) they do not."""
+    calls = []
+    for name in ("avg_pool2d_forward", "avg_pool2d_backward", "adaptive_avg_pool2d_forward",
+                 "adaptive_max_pool2d_forward"):  # fmt: skip
+        real = getattr(nk, name)
+        monkeypatch.setattr(nk, name, lambda *a, _n=name, _r=real: calls.append(_n) or _r(*a))
+    x = md.randn(2, 3, 6, 6, requires_grad=True)
+    for enabled in (True, False):
+        calls.clear()
+        with numba_path(enabled):
+            y = nn.AvgPool2d(2)(x).sum() + nn.AdaptiveAvgPool2d(1)(x).sum() + nn.AdaptiveMaxPool2d(2)(x).sum()
+            y.backward()
+            nn.AvgPool2d(2)(md.tensor(np.arange(36).reshape(1, 1, 6, 6)))  # int64: the numpy path
+        expected = ["avg_pool2d_forward", "adaptive_avg_pool2d_forward", "adaptive_max_pool2d_forward",
+                    "avg_pool2d_backward"]  # fmt: skip
+        assert sorted(calls) == (sorted(expected) if enabled else [])
+
+
+# ---------------------------------------------------------------------------- layers vs torch, both paths
+def _vs_torch(ours, theirs, x, enabled, tol):
+    with numba_path(enabled):
+        t = md.tensor(x, requires_grad=True)
+        out = ours(t)
+        out = out[0] if isinstance(out, tuple) else out
+        g = np.linspace(-1, 1, out.numel()).reshape(out.shape).astype(x.dtype)
+        out.backward(md.tensor(g))
+    tx = torch.tensor(x, requires_grad=True)
+    tout = theirs(tx)
+    tout = tout[0] if isinstance(tout, tuple) else tout
+    tout.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=tol, atol=tol)
+    assert t.grad.dtype == x.dtype
+    np.testing.assert_allclose(t.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@given(geom=avg_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16), include_pad=st.booleans(),
+       override=st.one_of(st.none(), st.integers(1, 5)))  # fmt: skip
+def test_avg_pool_layer_matches_torch(enabled, geom, dtype, seed, include_pad, override):
+    shape, k, s, p, out, _ = geom
+    ceil = any(o != conv_output_size(n, kk, ss, pp, 1, False) for o, n, kk, ss, pp in zip(out, shape[2:], k, s, p))
+    kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil, count_include_pad=include_pad,
+              divisor_override=override)  # fmt: skip
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    _vs_torch(nn.AvgPool2d(**kw), torch.nn.AvgPool2d(**kw), x, enabled, tol)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@given(geom=adaptive_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       kind=st.sampled_from(["avg", "max"]))  # fmt: skip
+def test_adaptive_layers_match_torch(enabled, geom, dtype, seed, kind):
+    shape, out = geom
+    out = tuple(max(o, 1) for o in out)  # torch's adaptive backward refuses empty outputs (kernel tests have them)
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)  # distinct values: no ties
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    if kind == "avg":
+        _vs_torch(nn.AdaptiveAvgPool2d(out), torch.nn.AdaptiveAvgPool2d(out), x, enabled, tol)
+    else:
+        _vs_torch(nn.AdaptiveMaxPool2d(out), torch.nn.AdaptiveMaxPool2d(out), x, enabled, tol)
+        with numba_path(enabled):
+            _, idx = nn.AdaptiveMaxPool2d(out, return_indices=True)(md.tensor(x))
+        _, t_idx = torch.nn.AdaptiveMaxPool2d(out, return_indices=True)(torch.from_numpy(x))
+        np.testing.assert_array_equal(idx.numpy(), t_idx.numpy())
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_gradcheck_both_paths(enabled):
+    """float64 finite differences through the kernels: overlapping padded windows, tiled ones, adaptive bins."""
+    x = np.random.default_rng(7).standard_normal((2, 2, 7, 6))
+    with numba_path(enabled):
+        check_gradcheck(lambda t: md.nn.functional.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+                        [x])  # fmt: skip
+        check_gradcheck(lambda t: md.nn.functional.avg_pool2d(t, 2), [x])
+        check_gradcheck(lambda t: md.nn.functional.adaptive_avg_pool2d(t, (3, 4)), [x])
+        check_gradcheck(lambda t: md.nn.functional.adaptive_max_pool2d(t, (4, 4)), [x])
