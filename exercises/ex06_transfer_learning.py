@@ -9,8 +9,8 @@
   about 0.8 on the source task (chance 0.167) in 5 epochs, a minute or two on a CPU.
 * Source task (offline, pretrained here): the first 6 classes of ``Shapes`` (circle,
   ring, square, frame, triangle, diamond), 3000 images, Adam with a one-cycle schedule.
-  The weights are saved to ``resnet_shapes6.npz`` (a small ResNet, not a ResNet18:
-  exercise 7, which looks for ``resnet18_shapes6.npz``, does not pick it up).
+  The weights are saved to ``resnet_shapes6.npz``, where exercise 7 finds them (given
+  the same ``--out``) to show this network's filters and activations.
 * Target task: the other 4 classes (plus, cross, star, crescent) with only 120
   training images (30 per class) - where transfer helps. Three runs with the same
   number of epochs in total: from scratch; transferred with the feature layers frozen
@@ -37,68 +37,16 @@ import sys
 import time
 
 import numpy as np
+from _common import RESNET_WEIGHTS, SmallResNet, from_state  # exercises/_common.py, beside this script
 
 import minidl as md
 from minidl import models, nn, optim
 from minidl.data import DataLoader, TensorDataset
 from minidl.data.datasets import Shapes
-from minidl.models.resnet import BasicBlock, conv1x1
 from minidl.train import evaluate, fit
 
 SOURCE = ["circle", "ring", "square", "frame", "triangle", "diamond"]
 TARGET = ["plus", "cross", "star", "crescent"]
-
-
-class SmallResNet(nn.Module):
-    """A narrow torchvision-style ResNet: 3x3 stem, one BasicBlock per stage, avgpool, fc.
-
-    (N, 3, H, W) -> (N, num_classes); ``widths`` (16, 32, 64) and stem stride 2: a 32x32
-    image becomes 16x16 (layer1), 8x8 (layer2), 4x4 (layer3). Module and parameter names
-    follow torchvision's ResNet (``conv1``, ``bn1``, ``layer2.0.downsample.0.weight``, ``fc``).
-    """
-
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (16, 32, 64), stem_stride: int = 2) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.widths = tuple(widths)
-        w0 = widths[0]
-        self.conv1 = nn.Conv2d(3, w0, kernel_size=3, stride=stem_stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w0)
-        self.relu = nn.ReLU(inplace=True)
-        inplanes = w0
-        for i, w in enumerate(widths):
-            stride = 1 if i == 0 else 2
-            down = None
-            if stride != 1 or inplanes != w:
-                down = nn.Sequential(conv1x1(inplanes, w, stride), nn.BatchNorm2d(w))
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(inplanes, w, stride, down)))
-            inplanes = w
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(inplanes, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x: md.Tensor) -> md.Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
-        for i in range(len(self.widths)):
-            x = getattr(self, f"layer{i + 1}")(x)
-        return self.fc(md.flatten(self.avgpool(x), 1))
-
-
-def from_state(state: dict[str, object]) -> nn.Module:
-    """The model a saved state dict belongs to (a torchvision resnet18 or a SmallResNet), loaded."""
-    n_out = int(np.asarray(state["fc.weight"]).shape[0])
-    conv1 = np.asarray(state["conv1.weight"]).shape
-    if "layer4.0.conv1.weight" in state and conv1[-1] == 7:
-        model: nn.Module = models.resnet18(num_classes=n_out)
-    else:
-        widths = []
-        while f"layer{len(widths) + 1}.0.conv1.weight" in state:
-            widths.append(int(np.asarray(state[f"layer{len(widths) + 1}.0.conv1.weight"]).shape[0]))
-        model = SmallResNet(n_out, tuple(widths))
-    model.load_state_dict(state)
-    return model
 
 
 def tensors(ds: Shapes) -> TensorDataset:
@@ -206,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 verbose=False, progress=False)  # fmt: skip
         print(f"  source test accuracy per epoch: {' '.join(f'{a:.3f}' for a in h['val_accuracy'])}"
               f"   (chance {1 / len(SOURCE):.3f}, {time.perf_counter() - ts:.0f} s)")  # fmt: skip
-        path = os.path.join(args.out, "resnet_shapes6.npz")
+        path = os.path.join(args.out, RESNET_WEIGHTS)
         md.save(source.state_dict(), path)
         print(f"  saved the source weights to {path}")
     arch = "ResNet18" if isinstance(source, models.ResNet) else "small ResNet"

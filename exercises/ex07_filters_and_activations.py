@@ -11,10 +11,14 @@
 * The activations of the first and the last conv layer for one photo - scikit-image's
   cat ``chelsea`` (``vis.demo_image``), as the course did with a zebra: the first layer
   keeps the picture (edges, colour blobs); the last one is small and abstract.
-* When exercise 6 has saved ResNet18 weights (``exercises/out/ex06/resnet18_shapes6.npz``,
-  or ``--weights``), the same for that ResNet18's conv1 (7x7 filters) and its last conv.
+* When exercise 6 has saved its pretrained ResNet (``resnet_shapes6.npz``: looked for in
+  this run's ``--out`` folder, then in ``exercises/out/ex06/``; or ``--weights FILE.npz``),
+  the same for that ResNet's ``conv1`` and its last conv. The model is rebuilt from the
+  state dict with ``_common.from_state``, as exercise 6 does: its small ResNet (3x3 stem,
+  one BasicBlock per stage), or a torchvision ResNet18 converted to ``.npz``.
 
     python exercises/ex07_filters_and_activations.py [--quick] [--out DIR] [--weights FILE.npz]
+    python exercises/ex06_transfer_learning.py --out DIR && python exercises/ex07_filters_and_activations.py --out DIR
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sys
 import time
 
 import numpy as np
+from _common import RESNET_WEIGHTS, from_state  # exercises/_common.py, beside this script
 
 import minidl as md
 from minidl import models, nn, optim, vis
@@ -34,8 +39,7 @@ from minidl.data.datasets import Shapes
 from minidl.demo import demo_cnn
 from minidl.train import evaluate, fit
 
-EX06_WEIGHTS = os.path.join("exercises", "out", "ex06", "resnet18_shapes6.npz")
-
+EX06_OUT = os.path.join("exercises", "out", "ex06")  # exercise 6's default --out (relative to where you run it)
 
 FIRST, LAST = "0", "8"  # demo_cnn's first and last Conv2d (nn.Sequential indices)
 
@@ -50,6 +54,21 @@ def train_cnn(n: int, n_test: int, epochs: int) -> tuple[nn.Module, float]:
     sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, epochs=epochs, steps_per_epoch=len(train))
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs, scheduler=sched, verbose=False, progress=False)
     return model, float(evaluate(model, test, nn.CrossEntropyLoss())["accuracy"])
+
+
+def find_resnet_weights(out_dir: str) -> str | None:
+    """Exercise 6's saved ResNet: in this run's output folder (both run with the same --out), else ex06's default."""
+    for folder in (out_dir, EX06_OUT):
+        path = os.path.join(folder, RESNET_WEIGHTS)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def last_conv_name(model: nn.Module) -> str:
+    """The name of the last Conv2d on the main path (e.g. ``layer4.1.conv2``), not in a ``downsample`` shortcut."""
+    names = [k for k, m in model.named_modules() if isinstance(m, nn.Conv2d) and "downsample" not in k]
+    return names[-1]
 
 
 def describe_maps(name: str, model: nn.Module, layer: str, image: np.ndarray) -> None:
@@ -67,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny data, one epoch (for CI; stays near chance)")
     p.add_argument("--out", default=os.path.join("exercises", "out", "ex07"), help="output folder")
-    p.add_argument("--weights", default=None, help="ResNet18 state dict (.npz); default: exercise 6's, if present")
+    p.add_argument("--weights", default=None,
+                   help=f"a ResNet state dict (.npz); default: exercise 6's {RESNET_WEIGHTS}, if present")  # fmt: skip
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     import matplotlib
@@ -116,21 +136,27 @@ def main(argv: list[str] | None = None) -> int:
     save(vis.activations(model, LAST, photo, title="chelsea: activations of the last conv layer (64 of 96 maps)"),
          "activations_last_conv.png")  # fmt: skip
 
-    weights = args.weights or (EX06_WEIGHTS if os.path.isfile(EX06_WEIGHTS) else None)
+    weights = args.weights or find_resnet_weights(args.out)
     if weights:
-        state = md.load(weights)
-        net = models.resnet18(num_classes=int(np.asarray(state["fc.weight"]).shape[0]))
-        net.load_state_dict(state)
+        net = from_state(md.load(weights))  # the same model class exercise 6 built and saved
         net.eval()
-        print(f"\n=== ResNet18 from {weights} ===")
-        save(vis.filters(net.conv1, mode="rgb", title="ResNet18 conv1: 64 filters 3x7x7"), "resnet18_filters_rgb.png")
-        describe_maps("ResNet18 conv1", net, "conv1", photo)
-        describe_maps("ResNet18 layer4.1.conv2 (last)", net, "layer4.1.conv2", photo)
-        save(vis.activations(net, "conv1", photo, title="chelsea: ResNet18 conv1"), "resnet18_activations_first.png")
-        save(vis.activations(net, "layer4.1.conv2", photo, title="chelsea: ResNet18 last conv (64 of 512 maps)"),
-             "resnet18_activations_last.png")  # fmt: skip
+        arch = "ResNet18" if isinstance(net, models.ResNet) else "small ResNet"
+        last = last_conv_name(net)
+        k, cin, kh, kw = net.conv1.weight.shape
+        n_last = dict(net.named_modules())[last].out_channels
+        print(f"\n=== {arch} from {weights} ({models.count_parameters(net):,} parameters) ===")
+        save(vis.filters(net.conv1, mode="rgb", title=f"{arch} conv1: {k} filters {cin}x{kh}x{kw}"),
+             "resnet_filters_rgb.png")  # fmt: skip
+        describe_maps(f"{arch} conv1", net, "conv1", photo)
+        describe_maps(f"{arch} {last} (last)", net, last, photo)
+        save(vis.activations(net, "conv1", photo, title=f"chelsea: {arch} conv1 ({k} maps)"),
+             "resnet_activations_first.png")  # fmt: skip
+        save(vis.activations(net, last, photo, title=f"chelsea: {arch} last conv {last} ({min(64, n_last)} of "
+                                                     f"{n_last} maps)"),
+             "resnet_activations_last.png")  # fmt: skip
     else:
-        print("\n(no ResNet18 weights: run exercise 6 first to see its filters here too)")
+        print(f"\n(no ResNet weights: run exercise 6 first, with the same --out or its default, to see its filters "
+              f"here too; it saves {RESNET_WEIGHTS})")
 
     print("\nfigures: " + ", ".join(paths))
     print(f"done in {time.perf_counter() - t0:.1f} s")

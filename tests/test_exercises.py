@@ -73,3 +73,15 @@ def test_exercise_runs_quick(script: str, tmp_path: Path) -> None:
         with Image.open(path) as im:
             pixels = np.asarray(im.convert("RGB") if name.endswith(".gif") else im).astype(np.float64)
         assert pixels.std() > 5 or (name.startswith("fn/") and pixels.std() > 0), f"{name} looks blank"
+
+
+def test_exercise7_shows_exercise6s_resnet(tmp_path: Path) -> None:
+    """Exercise 6 saves its pretrained ResNet where exercise 7 (same --out) finds it and draws it."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    out = tmp_path / "out"
+    for script in ("ex06_transfer_learning.py", "ex07_filters_and_activations.py"):
+        proc = subprocess.run([sys.executable, str(ROOT / "exercises" / script), "--quick", "--out", str(out)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("resnet_filters_rgb.png", "resnet_activations_first.png", "resnet_activations_last.png"):
+        assert (out / name).is_file(), f"exercise 7 did not draw exercise 6's ResNet ({name})"
