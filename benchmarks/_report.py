@@ -4,11 +4,27 @@ summary of its numerical checks (minidl vs torch) on the terminal. Shared by the
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 _DETAILS = ("max_abs_diff", "minidl", "torch", "note")
+
+
+def blas_info() -> str:
+    """numpy's BLAS as threadpoolctl sees it, with the kernel family OpenBLAS chose for this CPU.
+
+    ``OPENBLAS_CORETYPE`` (an environment variable) overrides OpenBLAS's own CPU detection: on an
+    AVX-512 machine ``Haswell`` pins it to AVX2 kernels, which multiply float32 matrices up to
+    ~1.7x slower than its ``SkylakeX`` ones. A benchmark must say which it ran with.
+    """
+    from threadpoolctl import threadpool_info
+
+    libs = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')} kernels)"
+            for i in threadpool_info() if i.get("user_api") == "blas"]  # fmt: skip
+    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    return (", ".join(libs) or "unknown BLAS") + (f", OPENBLAS_CORETYPE={pinned}" if pinned else "")
 
 
 def write_results(out: Path, stem: str, result: dict[str, Any], markdown: str, elapsed_s: float | None = None) -> int:

@@ -49,8 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # this checkout's minidl, installed or not
 
 import torch  # noqa: E402
-from _report import write_results  # noqa: E402  (benchmarks/, the script's folder)
-from threadpoolctl import threadpool_info  # noqa: E402
+from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the script's folder)
 
 import minidl as md  # noqa: E402
 from minidl import nn  # noqa: E402
@@ -223,11 +222,6 @@ def _g(x: float) -> str:
     return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
 
 
-def _blas() -> str:
-    libs = [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(libs) or "unknown BLAS"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -255,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
               f"fwd x{row['fwd_ratio_torch']:.2f} torch, x{row['fwd_ratio_floor']:.2f} floor")  # fmt: skip
     meta = {"quick": args.quick, "threads": args.threads, "repeats": repeats, "statistic": "median after a warm-up",
             "dtype": "float32", "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__, "blas": _blas(),
+            "python": platform.python_version(), "numpy": np.__version__, "blas": blas_info(),
             "torch": torch.__version__, "minidl": md.__version__, "numba": md.backend.numba_enabled(),
             "ratio": "minidl time / other time", "elapsed_s": time.perf_counter() - start}  # fmt: skip
     result = {"meta": meta, "rows": rows, "checks": checks, "ok": all(c["ok"] for c in checks)}

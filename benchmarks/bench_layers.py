@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's minidl, not an installed one
 import torch
-from _report import write_results  # noqa: E402  (benchmarks/, the script's folder)
+from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the script's folder)
 from threadpoolctl import threadpool_limits
 
 import minidl as md
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("\n".join(lines))
     meta = {"batch": batch, "threads": args.threads, "platform": platform.platform(), "python": sys.version.split()[0],
-            "numpy": np.__version__, "torch": torch.__version__, "quick": args.quick}  # fmt: skip
+            "numpy": np.__version__, "blas": blas_info(), "torch": torch.__version__, "quick": args.quick}  # fmt: skip
     ok = all(c["ok"] for c in checks)
     md_lines = [f"# Layer timings, minidl vs torch (batch {batch}, {args.threads} threads)", "",
                 "| layer | fwd ms minidl | fwd ms torch | ratio | fwd+bwd ms minidl | fwd+bwd ms torch | ratio |",

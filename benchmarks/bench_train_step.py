@@ -59,7 +59,7 @@ HERE = Path(__file__).resolve().parent
 for p in (str(ROOT), str(HERE)):  # this checkout's minidl (not an installed one), and _twins
     if p not in sys.path:
         sys.path.insert(0, p)
-from _report import write_results  # noqa: E402  (benchmarks/, the script's folder)
+from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the script's folder)
 
 MODEL_NAMES = ("course_cnn", "lenet", "resnet18", "vgg11")
 OPTIM = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
@@ -317,7 +317,8 @@ def format_markdown(result: dict) -> str:
     meta = result["meta"]
     where = f"{meta['device']} ({meta['device_name']})" if meta["device"] == "cuda" else "CPU"
     lines = [f"# Training step, minidl vs torch ({where}, {meta['threads']} thread{'s' * (meta['threads'] != 1)})", "",
-             f"{meta['platform']}, python {meta['python']}, numpy {meta['numpy']}, torch {meta['torch']}; "
+             f"{meta['platform']}, python {meta['python']}, numpy {meta['numpy']} ({meta.get('blas', '?')}), "
+             f"torch {meta['torch']}; "
              f"SGD lr 0.1, Nesterov momentum 0.9, weight decay 1e-4, cross-entropy, float32"
              f"{' (quick run: timings are not meaningful)' if meta['quick'] else ''}.", "",
              "Ratio = minidl / torch (> 1: minidl is slower or uses more memory). Step: median of "
@@ -399,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(models.values()))
     meta = {"device": args.device, "device_name": first["minidl"]["device_name"], "threads": args.threads,
             "steps": args.steps, "quick": args.quick, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "numpy": np.__version__, "torch": first["torch"]["version"],
+            "python": platform.python_version(), "numpy": np.__version__, "blas": blas_info(),
+            "torch": first["torch"]["version"],
             "optimizer": {"name": "SGD", **OPTIM}, "statistic": "median of steps after the first",
             "ratio": "minidl / torch", "elapsed_s": time.perf_counter() - start}  # fmt: skip
     result = {"meta": meta, "models": models, "checks": checks, "ok": all(c["ok"] for c in checks)}
