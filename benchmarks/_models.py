@@ -28,6 +28,7 @@ class ModelSpec:
     batch: int  # the full run's batch
     quick_batch: int
     has_dropout: bool  # random masks differ between the libraries: no step-by-step loss comparison
+    lr: float = 0.1  # SGD's lr: the course's 0.1, or lower where 0.1 diverges on the benchmark's random data
 
     def make_minidl(self) -> Any:
         from minidl import models
@@ -46,7 +47,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("course_cnn", "course CNN (COURSEWORK §2), 3x32x32", "CourseCNN", "torch_course_cnn",
                   3, 32, 2, 128, 8, False),
         ModelSpec("lenet", "LeNet (COURSEWORK §3), 3x32x32", "LeNet", "torch_lenet", 3, 32, 10, 128, 8, False),
-        ModelSpec("resnet18", "ResNet-18, 3x32x32", "resnet18", "torch_resnet18", 3, 32, 10, 32, 4, False),
-        ModelSpec("vgg11", "VGG-11, 3x64x64", "vgg11", "torch_vgg11", 3, 64, 10, 16, 2, True),
+        ModelSpec("resnet18", "ResNet-18, 3x32x32", "resnet18", "torch_resnet18", 3, 32, 10, 32, 4, False, 0.01),
+        ModelSpec("vgg11", "VGG-11, 3x64x64", "vgg11", "torch_vgg11", 3, 64, 10, 16, 2, True, 0.01),
     )
 }  # fmt: skip

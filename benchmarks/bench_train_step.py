@@ -7,7 +7,7 @@ Models (``--models``, all by default; input, batch of the full run):
 - ``resnet18``: torchvision's ResNet-18 (``minidl.models.resnet18``), 3x32x32, batch 32
 - ``vgg11``: torchvision's VGG-11 (``minidl.models.vgg11``), 3x64x64, batch 16
 
-A step is ``zero_grad``, forward, cross-entropy, ``backward``, ``SGD(lr=0.1, momentum=0.9,
+A step is ``zero_grad``, forward, cross-entropy, ``backward``, ``SGD(lr=0.1 (0.01 for ResNet-18 and VGG-11), momentum=0.9,
 nesterov=True, weight_decay=1e-4).step()``. The torch model is a hand-built twin
 (``benchmarks/_twins.py``; the models' list: ``_models.py``) loaded with minidl's initial
 weights, so both compute the same numbers; the script checks that they do (the eval-mode loss of the initial weights, and,
@@ -118,7 +118,7 @@ def child(lib: str, model_name: str, batch: int, steps: int, threads: int, devic
             return net.to(dev)
 
         model = initial_model()
-        opt = torch.optim.SGD(model.parameters(), **OPTIM)
+        opt = torch.optim.SGD(model.parameters(), **{**OPTIM, "lr": spec.lr})
         loss_fn = torch.nn.CrossEntropyLoss()
         no_grad = torch.no_grad
 
@@ -148,7 +148,7 @@ def child(lib: str, model_name: str, batch: int, steps: int, threads: int, devic
 
         model = initial_model()
         np.savez(weights, **{k: v.cpu().numpy() for k, v in model.state_dict().items()})  # for the torch twin
-        opt = optim.SGD(model.parameters(), **OPTIM)
+        opt = optim.SGD(model.parameters(), **{**OPTIM, "lr": spec.lr})
         loss_fn = nn.CrossEntropyLoss()
         no_grad = md.no_grad
 
@@ -281,8 +281,10 @@ def model_checks(name: str, m: dict, t: dict, has_dropout: bool) -> list[dict]:
     checks = [_close(f"{name}: eval-mode loss of the initial weights", m["eval_loss"], t["eval_loss"])]
     if not has_dropout:  # dropout masks differ between the libraries: no step-by-step comparison
         checks.append(_close(f"{name}: loss of training step 1", m["losses"][0], t["losses"][0]))
-        # after one SGD-Nesterov update: the optimiser agrees too (float32 updates drift a little)
-        checks.append(_close(f"{name}: loss of training step 2", m["losses"][1], t["losses"][1], rtol=1e-3))
+        # after one SGD-Nesterov update: the optimiser agrees too. float32 rounding drifts after an update
+        # that moves the loss a lot: ResNet-18's step-2 loss is 1.0234369 in float64 in both libraries (to
+        # 1e-15) and 1.0234373 in minidl's float32, but 1.0215521 in torch's (0.18% off): hence 5e-3
+        checks.append(_close(f"{name}: loss of training step 2", m["losses"][1], t["losses"][1], rtol=5e-3))
     checks.append({"check": f"{name}: minidl's losses are finite", "ok": bool(np.all(np.isfinite(m["losses"])))})
     return checks
 
@@ -319,7 +321,8 @@ def format_markdown(result: dict) -> str:
     lines = [f"# Training step, minidl vs torch ({where}, {meta['threads']} thread{'s' * (meta['threads'] != 1)})", "",
              f"{meta['platform']}, python {meta['python']}, numpy {meta['numpy']} ({meta.get('blas', '?')}), "
              f"torch {meta['torch']}; "
-             f"SGD lr 0.1, Nesterov momentum 0.9, weight decay 1e-4, cross-entropy, float32"
+             f"SGD lr 0.1 (ResNet-18 and VGG-11: 0.01, where 0.1 diverges on random data), Nesterov momentum 0.9, "
+             f"weight decay 1e-4, cross-entropy, float32"
              f"{' (quick run: timings are not meaningful)' if meta['quick'] else ''}.", "",
              "Ratio = minidl / torch (> 1: minidl is slower or uses more memory). Step: median of "
              f"{meta['steps']} steps after the first. First step: in a fresh process, numba's cache warm.", "",
