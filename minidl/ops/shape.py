@@ -252,7 +252,7 @@ class Cat(Function):
     @staticmethod
     def backward(ctx, g):
         xp = array_module(g)
-        pieces = iter(xp.split(g, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
+        pieces = iter(xp.split(g, np.cumsum(ctx.sizes)[:-1].tolist(), axis=ctx.dim))
         return tuple(xp.zeros((0,), dtype=g.dtype) if s else next(pieces) for s in ctx.skip)
 
 
@@ -280,7 +280,7 @@ class Split(Function):
     @staticmethod
     def forward(ctx, x, *, sizes, dim):
         ctx.dim = dim
-        return tuple(array_module(x).split(x, np.cumsum(sizes)[:-1], axis=dim))
+        return tuple(array_module(x).split(x, np.cumsum(sizes)[:-1].tolist(), axis=dim))
 
     @staticmethod
     def backward(ctx, *grads):
