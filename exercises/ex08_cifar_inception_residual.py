@@ -12,8 +12,17 @@
 
 Data: the generated CIFAR-like ``minidl.data.datasets.Shapes`` (32x32 RGB) by default -
 its first 4 classes (``--classes``; with all 10 these BN-free nets stay near chance in the
-few minutes a 2-core CPU run allows), 2000 train / 500 test images, 10 epochs (about 3.5 minutes) - or
+few minutes a 2-core CPU run allows), 2000 train / 500 test images, 14 epochs (about 5 minutes) - or
 ``--data PATH`` (the CIFAR-10 binary files, 10 classes).
+
+Why 14 epochs: these BN-free nets sit at chance for the first 2-4 epochs and then climb
+steeply (train accuracy is still below test accuracy at epoch 10 - dropout - so nothing
+over-fits yet). The residual net starts about an epoch later and can take a one-epoch
+RMSprop spike (one run: epoch 5, test loss 3.7), so after 10 epochs it was caught mid-climb
+and trailed the baseline (0.64-0.70 vs 0.73-0.74). With 14 epochs the gap shrinks to the
+run-to-run noise: 0.890 vs 0.906 in one run, 0.926 vs 0.882 with single-threaded BLAS
+(the summation order alone changes the result). The per-epoch test accuracies printed
+below show where each net is on its curve.
 
     python exercises/ex08_cifar_inception_residual.py [--quick] [--out DIR] [--data CIFAR10_DIR]
         [--epochs N] [--classes K] [--lr LR] [--batch B] [--n-train N] [--n-test N]
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny subsets and 1 epoch (CI)")
     p.add_argument("--out", default=os.path.join("exercises", "out", "ex08"), help="output folder")
     p.add_argument("--data", default=None, help="folder with the CIFAR-10 binary files (default: Shapes)")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 14; --quick 1)")
     p.add_argument("--n-train", type=int, default=None, help="training images (default 2000; --quick 32)")
     p.add_argument("--n-test", type=int, default=None, help="test images (default 500; --quick 16)")
     p.add_argument("--classes", type=int, default=4, help="Shapes: the first k classes (default 4; not with --data)")
@@ -97,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         n_train, n_test, epochs = 32, 16, args.epochs or 1
     else:
-        n_train, n_test, epochs = 2000, 500, args.epochs or 10
+        n_train, n_test, epochs = 2000, 500, args.epochs or 14
     args.n_train, args.n_test = args.n_train or n_train, args.n_test or n_test
 
     xtr, ytr, xte, yte, data_name = load(args)
@@ -129,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {r['label']:<18} {r['params']:>11,} {r['test']:>9.3f} {r['hist']['accuracy'][-1]:>10.3f} "
               f"{r['secs']:>8.0f}")  # fmt: skip
     print("  (the report, on CIFAR-10: baseline about 0.74, with either block about 0.78)")
+    # The curves, not only the last epoch: a net still climbing steeply is under-trained, not worse.
+    print("\n=== test accuracy per epoch ===")
+    for r in runs:
+        print(f"  {r['label']:<18} " + " ".join(f"{a:.2f}" for a in r["hist"]["val_accuracy"]))
 
     path = draw(args.out, runs, data_name, args.lr, args.batch)
     print(f"\nfigure: {path}")
