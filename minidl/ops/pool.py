@@ -203,9 +203,6 @@ def scatter_to_planes(g: Any, indices: Any, input_shape: tuple[int, ...], disjoi
     Where two outputs name the same input their gradients add (``scatter_add``); when no
     two can (disjoint windows) a plain assignment does it faster.
     """
-    ck = cuda_kernels_for(g)
-    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
-        return ck.adaptive_max_pool2d_backward(g, indices, input_shape)  # (its one caller: adaptive max-pool)
     xp = array_module(g)
     n, c, h, w = input_shape
     gx = xp.zeros(n * c * h * w, dtype=g.dtype)
@@ -216,6 +213,18 @@ def scatter_to_planes(g: Any, indices: Any, input_shape: tuple[int, ...], disjoi
     else:
         scatter_add(gx, flat, g.reshape(-1))
     return gx.reshape(n, c, h, w)
+
+
+def adaptive_max_pool2d_backward(g: Any, indices: Any, input_shape: tuple[int, ...], disjoint: bool) -> Any:
+    """g (N, C, oh, ow) -> (N, C, H, W): each bin's gradient to its argmax (``indices`` from
+    :func:`adaptive_max_pool2d_forward`), added where bins overlap: :func:`scatter_to_planes`.
+
+    On the GPU a gather kernel instead (no atomics), which relies on each index lying in its own bin.
+    """
+    ck = cuda_kernels_for(g)
+    if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
+        return ck.adaptive_max_pool2d_backward(g, indices, input_shape)
+    return scatter_to_planes(g, indices, input_shape, disjoint)
 
 
 # ---------------------------------------------------------------------------- avg-pool kernels
@@ -495,7 +504,7 @@ class AdaptiveMaxPool2D(Function):
     @staticmethod
     def backward(ctx, g, _g_indices=None):
         (idx,) = ctx.saved_tensors
-        gx = scatter_to_planes(g[None] if ctx.unbatched else g, idx, ctx.x_shape, ctx.disjoint)
+        gx = adaptive_max_pool2d_backward(g[None] if ctx.unbatched else g, idx, ctx.x_shape, ctx.disjoint)
         return gx[0] if ctx.unbatched else gx
 
 

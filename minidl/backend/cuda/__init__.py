@@ -356,7 +356,7 @@ def adaptive_max_pool2d_backward(g: Any, indices: Any, input_shape: tuple[int, .
 
     A gather: input row h lies in bins ``[floor(h*oh/H), ceil((h+1)*oh/H))`` (and alike for
     columns), so ``indices`` must be :func:`adaptive_max_pool2d_forward`'s (each in its own bin):
-    it replaces ``scatter_to_planes`` for adaptive max-pool, whose indices are exactly those.
+    :func:`minidl.ops.pool.adaptive_max_pool2d_backward` calls it for cupy arrays instead of ``scatter_to_planes``.
     """
     xp = _xp()
     n, c, h, w = (int(s) for s in input_shape)
