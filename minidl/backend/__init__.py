@@ -22,6 +22,7 @@ __all__ = [
     "device_of",
     "numba_enabled",
     "numba_kernels_or_none",
+    "tap_code_dtype",
     "to_device",
     "use_numba",
 ]
@@ -174,6 +175,15 @@ def to_device(array: Any, device: Device) -> Any:
             return array.copy()  # CuPy copies an array of another GPU onto the current one
     with cp.cuda.Device(index):
         return cp.asarray(array)
+
+
+def tap_code_dtype(n_taps: int) -> np.dtype:
+    """The dtype of max-pool's argmax tap codes (i*kw + j) for windows of ``n_taps`` taps.
+
+    uint8 while one value more than the taps fits ("no tap", for a window wholly in the
+    padding), else int32. The numpy, numba and CUDA max-pools all use this one rule.
+    """
+    return np.dtype(np.uint8 if n_taps < 255 else np.int32)
 
 
 def scatter_add(target: Any, index: Any, values: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from minidl.autograd.function import Function
-from minidl.backend import array_module, numba_kernels_or_none, scatter_add
+from minidl.backend import array_module, numba_kernels_or_none, scatter_add, tap_code_dtype
 from minidl.backend.cuda import kernels_for as cuda_kernels_for
 from minidl.backend.im2col import conv_output_size, tap_range
 from minidl.errors import ShapeError
@@ -77,10 +77,6 @@ def _bins_disjoint(starts: list[int], ends: list[int]) -> bool:
 
 
 # ---------------------------------------------------------------------------- max-pool kernels
-def _code_dtype(n_taps: int) -> Any:
-    return np.uint8 if n_taps < 255 else np.int32  # one value more than the taps: "no tap" for empty windows
-
-
 def max_pool2d_forward(
     x: Any, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair
 ) -> tuple[Any, Any]:
@@ -102,13 +98,13 @@ def max_pool2d_forward(
                                                                 out_size):
         # 2x2 windows inside the input (MaxPool2d(2, 2)): the numba kernel beats the slices below
         return nb.max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size,
-                                     _code_dtype(kernel_size[0] * kernel_size[1]))
+                                     tap_code_dtype(kernel_size[0] * kernel_size[1]))
     xp = array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel_size, stride, padding, dilation, out_size
     floating = x.dtype.kind == "f"
     lowest = -np.inf if floating else np.iinfo(x.dtype).min
-    code_type = np.dtype(_code_dtype(kh * kw)).type
+    code_type = np.dtype(tap_code_dtype(kh * kw)).type
     # before any tap: -inf and the first tap inside the input (torch's start), or "no tap"
     _, tap_h, _, ok_h = _scan_start(h, oh, sh, ph, dh, kh)
     _, tap_w, _, ok_w = _scan_start(w, ow, sw, pw, dw, kw)

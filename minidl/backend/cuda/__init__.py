@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.backend import array_module, cupy_or_none
+from minidl.backend import array_module, cupy_or_none, tap_code_dtype
 
 __all__ = [
     "KERNELS",
@@ -220,10 +220,6 @@ def _conv_out(h: int, w: int, kernel_size: Pair, stride: Pair, padding: Pads, di
 
 
 # ---------------------------------------------------------------------------- max-pool
-def _code_dtype(n_taps: int) -> np.dtype:
-    # minidl.ops.pool's rule (the backend does not import ops): one value more than the taps means "no tap"
-    return np.dtype(np.uint8 if n_taps < 255 else np.int32)
-
 
 def max_pool2d_forward(
     x: Any, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair
@@ -238,7 +234,7 @@ def max_pool2d_forward(
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = (_pair(v) for v in (kernel_size, stride, padding, dilation,
                                                                               out_size))  # fmt: skip
-    code_dtype = _code_dtype(kh * kw)
+    code_dtype = tap_code_dtype(kh * kw)
     with _on_device(x):
         x = xp.ascontiguousarray(x)
         out = xp.empty((n, c, oh, ow), dtype=x.dtype)
