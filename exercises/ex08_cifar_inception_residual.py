@@ -81,7 +81,7 @@ def draw(out_dir: str, runs: list[dict[str, object]], data_name: str, lr: float,
     for a in (a1, a2):
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
-    fig.suptitle(f"CifarNet baseline vs inception vs residual block, RMSprop lr {lr:g}, batch {batch}, on {data_name}",
+    fig.suptitle(f"CifarNet baseline vs inception vs residual block, RMSprop lr {lr:g}, batch {batch}\non {data_name}",
                  fontweight="bold")  # fmt: skip
     path = os.path.join(out_dir, "cifar_blocks_curves.png")
     fig.savefig(path, dpi=100)
