@@ -1,0 +1,281 @@
+"""Winograd F(2x2, 3x3) convolution (minidl/backend/winograd.py and its numba kernels).
+
+- the numpy reference's four transforms, chained with the GEMMs, compute torch's conv2d and
+  both gradients, for any padding (asymmetric too), odd and even output sizes, 1x1 outputs;
+- each numba kernel computes its reference's values (float32 and float64), also on the
+  padded-stride stacks the conv path hands them;
+- conv2d / Conv2d take the path exactly where it applies (3x3, stride 1, dilation 1, one group,
+  enough channels, numba on, switch on, columns within the memory limit) and then match
+  torch forward and backward, batched and unbatched, with any subset of inputs requiring
+  grad; float64 gradcheck through it; the workspaces are reused and bounded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import minidl as md
+from minidl.backend import winograd as wg
+from minidl.ops.conv import conv2d, get_im2col_memory_limit, set_im2col_memory_limit
+from tests.helpers import check_gradcheck, check_op, numba_path
+
+TOL32 = dict(rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(autouse=True)
+def winograd_on(monkeypatch):
+    """Every test starts with the path and the numba kernels switched on (also under MINIDL_WINOGRAD=0
+    or MINIDL_NUMBA=0), restored after."""
+    monkeypatch.setattr(wg, "_wanted", [True])
+    with numba_path(True):
+        if not wg.winograd_enabled():
+            pytest.skip("numba cannot be imported here")
+        yield
+
+
+@pytest.fixture
+def any_channels(monkeypatch):
+    """Let layers with few input channels take the Winograd path (small, fast test cases)."""
+    monkeypatch.setattr(wg, "MIN_CHANNELS", 1)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count the conv forwards that take the Winograd path."""
+    count = [0]
+    real = wg.forward
+
+    def spy(*args, **kwargs):
+        count[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wg, "forward", spy)
+    return count
+
+
+@st.composite
+def geometry(draw):
+    """(x, w, b, ((top, bottom), (left, right))) with every output size from 1 up, odd and even."""
+    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    pads = ((draw(st.integers(0, 2)), draw(st.integers(0, 2))), (draw(st.integers(0, 2)), draw(st.integers(0, 2))))
+    h = draw(st.integers(max(1, 3 - sum(pads[0])), 9))
+    w = draw(st.integers(max(1, 3 - sum(pads[1])), 9))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    return (rng.standard_normal((n, c, h, w)), rng.standard_normal((o, c, 3, 3)), rng.standard_normal(o), pads)
+
+
+def _torch_conv(x, w, b, pads, g):
+    """torch's output and (dx, dw) for the upstream gradient g, float64."""
+    (top, bottom), (left, right) = pads
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    y = F.conv2d(F.pad(tx, (left, right, top, bottom)), tw, torch.tensor(b))
+    if g is None:
+        return y.detach().numpy(), None, None
+    y.backward(torch.tensor(g))
+    return y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy()
+
+
+def _winograd(x, w, b, pads, g):
+    """y, dx, dw through the four transforms and the GEMMs (forward/backward drivers)."""
+    y, saved = wg.forward(x, w, b, pads, (True, True))
+    dx, dw = wg.backward(g, saved)
+    return y, dx, dw
+
+
+@pytest.mark.parametrize("kernels", [False, True], ids=["numpy", "numba"])
+@given(setup=geometry())
+def test_transforms_compute_torchs_convolution_and_gradients(kernels, setup):
+    x, w, b, pads = setup
+    ref_y, _, _ = _torch_conv(x, w, b, pads, None)
+    g = np.random.default_rng(0).standard_normal(ref_y.shape)
+    ref_y, ref_dx, ref_dw = _torch_conv(x, w, b, pads, g)
+    with numba_path(kernels):
+        y, dx, dw = _winograd(x, w, b, pads, g)
+    for got, want in ((y, ref_y), (dx, ref_dx), (dw, ref_dw)):
+        assert got.shape == want.shape and got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(setup=geometry())
+def test_numba_kernels_match_the_numpy_reference(dtype, setup):
+    x, w, b, pads = setup
+    x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
+    (top, bottom), (left, right) = pads
+    oh, ow = x.shape[2] + top + bottom - 2, x.shape[3] + left + right - 2
+    tiles = wg.tiles_for(oh, ow)
+    t = x.shape[0] * tiles[0] * tiles[1]
+    rng = np.random.default_rng(1)
+    m = rng.standard_normal((16, w.shape[0], t)).astype(dtype)
+    dv = rng.standard_normal((16, x.shape[1], t)).astype(dtype)
+    g = rng.standard_normal((x.shape[0], w.shape[0], oh, ow)).astype(dtype)
+    # the kernels also read the padded-stride stacks the conv path builds
+    m_stack, dv_stack = wg.stack(16, *m.shape[1:], dtype), wg.stack(16, *dv.shape[1:], dtype)
+    m_stack[...], dv_stack[...] = m, dv
+    results = {}
+    for kernels in (False, True):
+        with numba_path(kernels):
+            results[kernels] = (
+                wg.input_transform(x, top, left, tiles),
+                wg.input_adjoint(dv_stack if kernels else dv, x.shape, top, left, tiles),
+                wg.output_transform(m_stack if kernels else m, b, (x.shape[0], w.shape[0], oh, ow), tiles),
+                wg.output_adjoint(g, tiles),
+            )
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for ref, got in zip(results[False], results[True]):
+        assert got.dtype == dtype and got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, **tol)
+
+
+def test_weight_transform_and_its_adjoint():
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, 2, 3, 3))
+    u = wg.weight_transform(w)
+    expected = np.einsum("ai,ocij,bj->aboc", wg.G, w, wg.G).reshape(16, 3, 2)
+    np.testing.assert_allclose(u, expected, rtol=1e-14)
+    du = rng.standard_normal(u.shape)  # <U(w), dU> == <w, U^T(dU)>
+    np.testing.assert_allclose(np.sum(u * du), np.sum(w * wg.weight_adjoint(du)), rtol=1e-12)
+    assert wg.weight_transform(w.astype(np.float32)).dtype == np.float32
+
+
+def test_stack_blocks_are_contiguous_and_off_the_4k_grid():
+    s = wg.stack(16, 64, 128, np.float32)
+    assert s.shape == (16, 64, 128) and s.strides[1:] == (128 * 4, 4)
+    assert s.strides[0] == 64 * 128 * 4 + 64  # 64 bytes beyond each block
+    out = np.empty(16 * (64 * 128 + 16), np.float32)
+    assert np.shares_memory(wg.stack(16, 64, 128, np.float32, out), out)
+
+
+def test_workspace_is_reused_grown_and_bounded(monkeypatch):
+    a = wg.workspace("test", 16, 4, 8, np.float32)
+    b = wg.workspace("test", 16, 4, 8, np.float32)
+    assert np.shares_memory(a, b)
+    c = wg.workspace("test", 16, 8, 8, np.float32)  # larger: a new buffer, then kept
+    assert c.shape == (16, 8, 8) and np.shares_memory(c, wg.workspace("test", 16, 2, 2, np.float32))
+    assert wg.workspace("test", 16, 2, 2, np.float64).dtype == np.float64
+    monkeypatch.setattr(wg, "MAX_WORKSPACE_BYTES", 100)
+    big1, big2 = wg.workspace("big", 16, 4, 8, np.float32), wg.workspace("big", 16, 4, 8, np.float32)
+    assert not np.shares_memory(big1, big2)
+
+
+# ---------------------------------------------------------------------------- through conv2d
+@st.composite
+def conv_case(draw, dtype=np.float32):
+    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    padding = draw(st.sampled_from([0, 1, 2, (1, 0), (0, 2), "same"]))
+    ph, pw = (1, 1) if padding == "same" else (padding, padding) if isinstance(padding, int) else padding
+    h, w = draw(st.integers(max(1, 3 - 2 * ph), 9)), draw(st.integers(max(1, 3 - 2 * pw), 9))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype) if draw(st.booleans()) else None
+    return x, wt, b, padding
+
+
+def _check(x, w, b, padding, **kw):
+    if b is None:
+        check_op(lambda x, w: conv2d(x, w, None, padding=padding), [x, w],
+                 torch_fn=lambda x, w: F.conv2d(x, w, None, padding=padding), **kw)  # fmt: skip
+    else:
+        check_op(lambda x, w, b: conv2d(x, w, b, padding=padding), [x, w, b],
+                 torch_fn=lambda x, w, b: F.conv2d(x, w, b, padding=padding), **kw)  # fmt: skip
+
+
+# the fixtures hold for every example (a patched threshold, a call counter that only grows)
+shared_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@shared_fixtures
+@given(case=conv_case())
+def test_conv2d_on_the_winograd_path_matches_torch(any_channels, calls, case):
+    x, w, b, padding = case
+    before = calls[0]
+    _check(x, w, b, padding, **TOL32)
+    assert calls[0] > before
+
+
+@shared_fixtures
+@given(case=conv_case())
+def test_conv2d_unbatched_on_the_winograd_path(any_channels, calls, case):
+    x, w, b, padding = case
+    _check(x[0], w, b, padding, **TOL32)
+    assert calls[0] > 0
+
+
+@pytest.mark.parametrize("requires_grad", [[True, False, False], [False, True, False], [False, False, True],
+                                           [False, True, True], [True, True, True]])  # fmt: skip
+def test_only_some_inputs_require_grad(any_channels, calls, requires_grad):
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)
+    check_op(lambda x, w, b: conv2d(x, w, b, padding=1), [x, w, b],
+             torch_fn=lambda x, w, b: F.conv2d(x, w, b, padding=1), requires_grad=requires_grad)  # fmt: skip
+    assert calls[0] == 1
+
+
+def test_gradcheck_float64(any_channels, calls):
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    check_gradcheck(lambda x, w, b: conv2d(x, w, b, padding=1), [x, w, b])
+    assert calls[0] > 0
+
+
+def test_course_layer_size_float32_matches_torch(calls):
+    """A real course-CNN layer shape (64 -> 128 channels at 8x8, batch 16) with the default threshold."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 64, 8, 8)).astype(np.float32)
+    w = (rng.standard_normal((128, 64, 3, 3)) / 24).astype(np.float32)
+    b = rng.standard_normal(128).astype(np.float32)
+    _check(x, w, b, 1, **TOL32)
+    assert calls[0] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, channels, shape",
+    [
+        (dict(stride=2, padding=1), 16, (3, 3)),
+        (dict(dilation=2, padding=2), 16, (3, 3)),
+        (dict(groups=2, padding=1), 16, (3, 3)),
+        (dict(padding=2), 16, (5, 5)),
+        (dict(padding=1), 3, (3, 3)),  # too few channels: the GEMMs' inner dimension would be 3
+    ],
+)
+def test_path_taken_only_where_it_applies(calls, kwargs, channels, shape):
+    groups = kwargs.get("groups", 1)
+    x = md.tensor(np.ones((1, channels, 6, 6), np.float32))
+    w = md.tensor(np.ones((4, channels // groups, *shape), np.float32))
+    conv2d(x, w, **kwargs)
+    assert calls[0] == 0
+
+
+def test_switches_and_memory_limit_fall_back_to_im2col(calls):
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((2, 16, 6, 6)), rng.standard_normal((3, 16, 3, 3))
+    want = F.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy()
+
+    def run():
+        return conv2d(md.tensor(x), md.tensor(w), padding=1).numpy()
+
+    wg.use_winograd(False)
+    try:
+        assert not wg.winograd_enabled()
+        np.testing.assert_allclose(run(), want, rtol=1e-10)
+        assert calls[0] == 0
+    finally:
+        wg.use_winograd(True)
+    with numba_path(False):  # the transforms' speed comes from the numba kernels: off with them
+        np.testing.assert_allclose(run(), want, rtol=1e-10)
+        assert calls[0] == 0
+    limit = get_im2col_memory_limit()
+    set_im2col_memory_limit(1000)  # V would not fit: im2col, in chunks
+    try:
+        np.testing.assert_allclose(run(), want, rtol=1e-10)
+        assert calls[0] == 0
+    finally:
+        set_im2col_memory_limit(limit)
+    np.testing.assert_allclose(run(), want, rtol=1e-10)
+    assert calls[0] == 1
