@@ -17,7 +17,16 @@ shapes, dtype and memory layout, with G groups, K = C/G*kh*kw and L = N*oh*ow::
 
 The floor of forward is the first product, that of forward+backward all three: what
 minidl would take if im2col, col2im, the layout changes and the autograd bookkeeping
-were free. Reported: times (median of ``--repeats`` after a warm-up), the ratios
+were free. Layers on the Winograd path (3x3, stride 1, one group, >= 16 input channels:
+``minidl/backend/winograd.py``) do other products, and their floor is those, with
+T = N*ceil(oh/2)*ceil(ow/2) tiles::
+
+    forward          M  = U (16, O, C) @ V (16, C, T)
+    weight grad      dU = dM (16, O, T) @ V^T
+    input grad       dV = U^T (16, C, O) @ dM (16, O, T)
+
+For those layers the im2col products are timed too (``im2col_floor``): what the best
+im2col convolution could reach at all. Reported: times (median of ``--repeats`` after a warm-up), the ratios
 minidl / torch and minidl / floor (> 1: minidl is slower), and GFLOP/s (2*O*K*L
 multiply-adds per product). Both libraries, and numpy's BLAS, are pinned to ``--threads``.
 Each layer's output and gradients are checked against torch's (float32 tolerance); the
@@ -53,6 +62,7 @@ from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the sc
 
 import minidl as md  # noqa: E402
 from minidl import nn  # noqa: E402
+from minidl.backend import winograd  # noqa: E402
 from minidl.backend.im2col import conv_output_size  # noqa: E402
 
 
@@ -159,13 +169,36 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
     cols = rng.standard_normal((G, K, L)).astype(np.float32)
     g3 = rng.standard_normal((G, og, L)).astype(np.float32)
 
-    def floor_fwd() -> None:
+    def im2col_fwd() -> None:
         np.matmul(w3, cols)
 
-    def floor_fwdbwd() -> None:
+    def im2col_fwdbwd() -> None:
         np.matmul(w3, cols)
         np.matmul(g3, cols.transpose(0, 2, 1))
         np.matmul(w3.transpose(0, 2, 1), g3)
+
+    path = "winograd" if winograd.applies(x, (case.o, case.c // case.groups, case.k, case.k), (case.stride,) * 2,
+                                          (case.dilation,) * 2, case.groups) else "im2col"  # fmt: skip
+    floor_fwd, floor_fwdbwd = im2col_fwd, im2col_fwdbwd
+    gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
+    if path == "winograd":
+        tiles = winograd.tiles_for(oh, oh)
+        t = batch * tiles[0] * tiles[1]
+        u = rng.standard_normal((16, case.o, case.c)).astype(np.float32)
+        v = winograd.stack(16, case.c, t, np.float32)
+        v[...] = rng.standard_normal(v.shape)
+        m, dm, dv = (winograd.stack(16, *shape, np.float32) for shape in ((case.o, t), (case.o, t), (case.c, t)))
+        dm[...] = rng.standard_normal(dm.shape)
+
+        def floor_fwd() -> None:
+            np.matmul(u, v, out=m)
+
+        def floor_fwdbwd() -> None:
+            np.matmul(u, v, out=m)
+            np.matmul(dm, v.transpose(0, 2, 1))
+            np.matmul(u.transpose(0, 2, 1), dm, out=dv)
+
+        gemm_flop = 2.0 * 16 * case.o * case.c * t
 
     times = {
         "minidl_fwd": median_time(m_fwd, repeats), "torch_fwd": median_time(t_fwd, repeats),
@@ -173,8 +206,9 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         "minidl_fwdbwd": median_time(m_fwdbwd, repeats), "torch_fwdbwd": median_time(t_fwdbwd, repeats),
         "floor_fwdbwd": median_time(floor_fwdbwd, repeats),
     }  # fmt: skip
-    gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
-    row: dict[str, Any] = {"layer": case.name, **asdict(case), "batch": batch, "out_size": oh,
+    if path == "winograd":
+        times["im2col_floor_fwdbwd"] = median_time(im2col_fwdbwd, repeats)
+    row: dict[str, Any] = {"layer": case.name, **asdict(case), "batch": batch, "out_size": oh, "path": path,
                            "gemm": {"G": G, "O/G": og, "K": K, "L": L}}  # fmt: skip
     row.update({f"{k}_ms": 1e3 * v for k, v in times.items()})
     for part, flop in (("fwd", gemm_flop), ("fwdbwd", 3 * gemm_flop)):
@@ -196,19 +230,25 @@ def format_markdown(result: dict[str, Any]) -> str:
         f"{meta['repeats']} after a warm-up{' (quick run: timings are not meaningful)' if meta['quick'] else ''}.",
         "",
         "Floor = minidl's GEMMs alone (numpy matmul, same shapes and layouts): the forward product, and for "
-        "fwd+bwd also dW = g @ cols^T and dcols = W^T @ g. Ratios > 1: minidl is slower. GFLOP/s of fwd+bwd "
-        "(3 GEMMs of 2*O*K*L flops).",
+        "fwd+bwd also the two gradient products: on the im2col path dW = g @ cols^T and dcols = W^T @ g "
+        "(GFLOP/s: 3 GEMMs of 2*O*K*L flops), on the Winograd path M = U @ V, dU = dM @ V^T, dV = U^T @ dM "
+        "(16 products each of 2*O*C*T flops; the GFLOP/s count the Winograd flops, 2.25x fewer than "
+        "im2col's). 'im2col floor' (Winograd layers): the im2col GEMMs of the same layer. "
+        "Ratios > 1: minidl is slower.",
         "",
-        "| layer | batch | fwd ms minidl | torch | floor | minidl/torch | minidl/floor "
-        "| fwd+bwd ms minidl | torch | floor | minidl/torch | minidl/floor | GFLOP/s minidl | torch | floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| layer | path | batch | fwd ms minidl | torch | floor | minidl/torch | minidl/floor "
+        "| fwd+bwd ms minidl | torch | floor | im2col floor | minidl/torch | minidl/floor "
+        "| GFLOP/s minidl | torch | floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
+        im2col_floor = f"{r['im2col_floor_fwdbwd_ms']:.2f}" if "im2col_floor_fwdbwd_ms" in r else "="
         lines.append(
-            f"| {r['layer']} | {r['batch']} | {r['minidl_fwd_ms']:.2f} | {r['torch_fwd_ms']:.2f} | "
+            f"| {r['layer']} | {r.get('path', 'im2col')} | {r['batch']} | {r['minidl_fwd_ms']:.2f} | "
+            f"{r['torch_fwd_ms']:.2f} | "
             f"{r['floor_fwd_ms']:.2f} | {r['fwd_ratio_torch']:.2f} | {r['fwd_ratio_floor']:.2f} | "
             f"{r['minidl_fwdbwd_ms']:.2f} | {r['torch_fwdbwd_ms']:.2f} | {r['floor_fwdbwd_ms']:.2f} | "
-            f"{r['fwdbwd_ratio_torch']:.2f} | {r['fwdbwd_ratio_floor']:.2f} | {_g(r['minidl_fwdbwd_gflops'])} | "
+            f"{im2col_floor} | {r['fwdbwd_ratio_torch']:.2f} | {r['fwdbwd_ratio_floor']:.2f} | {_g(r['minidl_fwdbwd_gflops'])} | "
             f"{_g(r['torch_fwdbwd_gflops'])} | {_g(r['floor_fwdbwd_gflops'])} |"
         )
     failed = [c for c in result["checks"] if not c["ok"]]

@@ -12,7 +12,7 @@ from typing import Any
 
 from minidl import dtypes
 from minidl.autograd.function import Function
-from minidl.backend import array_module
+from minidl.backend import array_module, numba_kernels_or_none
 from minidl.errors import normalize_dim
 from minidl.ops.elementwise import DtypeNotImplementedError, _float_input, cast
 from minidl.tensor import Tensor
@@ -21,20 +21,35 @@ __all__ = ["log_softmax", "relu", "sigmoid", "softmax", "tanh"]
 
 
 class ReLU(Function):
-    """out = max(x, 0);  dx = g where out > 0 (0 at x = 0, as torch)."""
+    """out = max(x, 0);  dx = g where out > 0 (0 at x = 0, as torch).
+
+    Exactly torch's rules at the edges: out = 0 where x < 0, else x (so -0 and NaN pass through);
+    dx = 0 where out <= 0, else g (so a NaN input passes g on, and g = inf meets 0, not NaN).
+
+    The numpy lines are the reference; C-contiguous float arrays take the numba kernels
+    (:func:`minidl.backend.numba_kernels.relu_forward`, ``relu_backward``), which compute the same
+    bits in one pass each (no bool temporary in backward).
+    """
 
     works_on_arrays = True
 
     @staticmethod
     def forward(ctx, x):
-        out = array_module(x).maximum(x, 0)
+        nb = numba_kernels_or_none()
+        if nb is not None and nb.supports_flat(x):
+            out = nb.relu_forward(x)
+        else:
+            out = array_module(x).where(x < 0, 0, x)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (out > 0)
+        nb = numba_kernels_or_none()
+        if nb is not None and nb.supports_flat(g, out):
+            return nb.relu_backward(g, out)
+        return array_module(g).where(out <= 0, 0, g)
 
 
 class Sigmoid(Function):

@@ -172,6 +172,11 @@ def max_pool2d_backward(
     ck = cuda_kernels_for(g)
     if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/pool.cu)
         return ck.max_pool2d_backward(g, code, input_shape, kernel_size, stride, padding, dilation, disjoint)
+    nb = numba_kernels_or_none()
+    if nb is not None and nb.supports(g) and nb.max_pool2d_backward_fast(input_shape[2:], kernel_size, stride,
+                                                                         padding, dilation, g.shape[2:]):
+        # MaxPool2d(2, 2) with every window inside the input: one numba pass writes each cell once, the same bits
+        return nb.max_pool2d_backward(g, code, input_shape, kernel_size, stride, padding, dilation)
     xp = array_module(g)
     n, c, h, w = input_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -185,7 +190,8 @@ def max_pool2d_backward(
             if hi_h == lo_h or hi_w == lo_w:
                 continue
             out = (slice(None), slice(None), slice(lo_h, hi_h), slice(lo_w, hi_w))
-            part = g[out] * (code[out] == code_type(i * kw + j))
+            # torch's rule: g at the argmax, +0 elsewhere whatever g is (a product would give -0, and NaN for inf)
+            part = xp.where(code[out] == code_type(i * kw + j), g[out], g.dtype.type(0))
             if disjoint:
                 gx[:, :, rows, cols] = part
             else:

@@ -1,8 +1,10 @@
-"""The numba average and adaptive pooling kernels against the numpy references, and the layers against torch.
+"""The numba pooling kernels against the numpy references, and the layers against torch.
 
 The kernels add the reference's terms in the reference's order (numpy's pairwise sum included), so
-float results are compared for equality, on float32 and float64. The layers run with the numba path
-on and off (``numba_path``) against torch. Shapes stay small: the first run compiles each kernel.
+float results are compared for equality, on float32 and float64. ``MaxPool2d(2)``'s kernels are
+compared bit for bit (-0 and NaN payloads included: its gradient is the reference's product
+g * (tap is the argmax), -0 for a negative g). The layers run with the numba path on and off
+(``numba_path``) against torch. Shapes stay small: the first run compiles each kernel.
 """
 
 from __future__ import annotations
@@ -168,6 +170,131 @@ def test_adaptive_max_last_nan_as_torch():
     assert idx[0, 0, 1, 0] == 3 * 6 + 2 and idx[0, 1, 1, 0] == 4 * 6 + 5
 
 
+# ---------------------------------------------------------------------------- MaxPool2d(2) kernels vs reference
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, -1.0])
+
+
+def _at_code(x: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """MaxPool2d(2)'s input value at each window's argmax tap (code i*2 + j)."""
+    n, c, oh, ow = code.shape
+    y = 2 * np.arange(oh)[:, None] + code // 2
+    xx = 2 * np.arange(ow)[None, :] + code % 2
+    return x[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], y, xx]
+
+
+@st.composite
+def max_pool_2x2s2_case(draw):
+    """(x, g, shape, out size) for MaxPool2d(2): even and odd sizes (floor mode leaves the last row/column
+    out; ceil_mode adds partial windows, which take the general kernels), values with ties, +-0, +-inf and
+    NaN (the last NaN of a window wins), gradients with -0, +-inf and NaN."""
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(2, 11)), draw(st.integers(2, 11))
+    ceil_mode = draw(st.booleans())
+    out = (conv_output_size(h, 2, 2, 0, 1, ceil_mode), conv_output_size(w, 2, 2, 0, 1, ceil_mode))
+    dtype = draw(st.sampled_from(DTYPES))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    kind = draw(st.sampled_from(["normal", "ties", "special"]))
+    shape = (n, c, h, w)
+    if kind == "ties":
+        x = rng.choice(np.array([-np.inf, -1.0, -0.0, 0.0, 1.0]), shape)
+    else:
+        x = rng.standard_normal(shape)
+        if kind == "special":
+            x.flat[rng.integers(0, x.size, max(1, x.size // 4))] = rng.choice(SPECIAL, max(1, x.size // 4))
+    g = rng.standard_normal((n, c, *out))
+    g.flat[rng.integers(0, g.size, max(1, g.size // 4))] = rng.choice(SPECIAL, max(1, g.size // 4))
+    return x.astype(dtype), g.astype(dtype), shape, out
+
+
+@given(case=max_pool_2x2s2_case())
+def test_max_pool_2x2_stride2_kernels_same_bits(case):
+    """MaxPool2d(2)'s kernels (strides built in): tap codes and gradient equal the numpy reference's bits;
+    each maximum is its argmax tap's value, bit for bit (as torch), which equals the reference's maximum as a
+    number: on a tie of +0 and -0, or several NaNs, ``np.maximum`` returns either one. The backward fast path
+    applies exactly where every window lies inside the input."""
+    x, g, shape, out = case
+    geo = ((2, 2), (2, 2), (0, 0), (1, 1))
+    inside = all(2 * o <= n_ for o, n_ in zip(out, shape[2:]))
+    assert nk.max_pool2d_backward_fast(shape[2:], *geo, out) == inside
+    with numba_path(False):
+        best_r, code_r = pool.max_pool2d_forward(x, *geo, out)
+    best, code = nk.max_pool2d_forward(x, *geo, out, code_r.dtype)
+    assert best.dtype == x.dtype and code.dtype == code_r.dtype == np.uint8
+    np.testing.assert_array_equal(code, code_r)
+    np.testing.assert_array_equal(best, best_r)  # NaN == NaN, -0 == +0
+    np.testing.assert_array_equal(_bits(best), _bits(_at_code(x, code)))
+    with numba_path(False), np.errstate(invalid="ignore"):
+        gx_r = pool.max_pool2d_backward(g, code, shape, *geo, True)
+    with np.errstate(invalid="ignore"), numba_path(True):  # the op's dispatch: the kernel where it applies
+        gx = pool.max_pool2d_backward(g, code, shape, *geo, True)
+    assert gx.dtype == x.dtype and gx.shape == shape
+    np.testing.assert_array_equal(_bits(gx), _bits(gx_r))
+    if inside:
+        np.testing.assert_array_equal(_bits(nk.max_pool2d_backward(g, code, shape, *geo)), _bits(gx_r))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [(32, 32), (16, 18), (9, 35)])
+def test_max_pool_2x2_stride2_kernels_long_rows(dtype, size):
+    """Rows long enough for the vectorised loops and their remainders, with ties and NaNs."""
+    rng = np.random.default_rng(sum(size))
+    shape = (2, 3, *size)
+    x = rng.integers(-3, 3, shape).astype(dtype)
+    x.flat[rng.integers(0, x.size, 40)] = np.nan
+    out = (size[0] // 2, size[1] // 2)
+    geo = ((2, 2), (2, 2), (0, 0), (1, 1))
+    with numba_path(False):
+        best_r, code_r = pool.max_pool2d_forward(x, *geo, out)
+    best, code = nk.max_pool2d_forward(x, *geo, out, code_r.dtype)
+    np.testing.assert_array_equal(best, best_r)
+    np.testing.assert_array_equal(_bits(best), _bits(_at_code(x, code)))
+    np.testing.assert_array_equal(code, code_r)
+    g = rng.standard_normal(best.shape).astype(dtype)
+    with numba_path(False):
+        gx_r = pool.max_pool2d_backward(g, code, shape, *geo, True)
+    np.testing.assert_array_equal(_bits(nk.max_pool2d_backward(g, code, shape, *geo)), _bits(gx_r))
+
+
+def test_max_pool_dispatch(monkeypatch):
+    """MaxPool2d(2) hands float forward and backward to the kernels on the numba path; with padding or a
+    partial ceil_mode window only the forward has a kernel (the general one); off, or on integers, none."""
+    calls = []
+    for name in ("max_pool2d_forward", "max_pool2d_backward"):
+        real = getattr(nk, name)
+        monkeypatch.setattr(nk, name, lambda *a, _n=name, _r=real: calls.append(_n) or _r(*a))
+    x = md.randn(2, 3, 7, 6, requires_grad=True)
+    for enabled in (True, False):
+        with numba_path(enabled):
+            calls.clear()
+            nn.MaxPool2d(2)(x).sum().backward()
+            assert sorted(calls) == (["max_pool2d_backward", "max_pool2d_forward"] if enabled else [])
+            calls.clear()
+            nn.MaxPool2d(2, ceil_mode=True)(x).sum().backward()
+            nn.MaxPool2d(2, padding=1)(x).sum().backward()
+            nn.MaxPool2d(2)(md.tensor(np.arange(36).reshape(1, 1, 6, 6)))  # int64: the numpy path
+            assert calls == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(2, 9), w=st.integers(2, 9),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16), ties=st.booleans(), batched=st.booleans())
+def test_max_pool_2x2_layer_matches_torch(enabled, n, c, h, w, dtype, seed, ties, batched):
+    """MaxPool2d(2) values, gradient and return_indices as torch's, both paths (ties: the first maximum)."""
+    rng = np.random.default_rng(seed)
+    shape = (n, c, h, w) if batched else (c, h, w)
+    x = (rng.integers(-2, 3, shape) if ties else rng.standard_normal(shape)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    _vs_torch(nn.MaxPool2d(2), torch.nn.MaxPool2d(2), x, enabled, tol)
+    with numba_path(enabled):
+        _, idx = nn.MaxPool2d(2, return_indices=True)(md.tensor(x))
+    _, t_idx = torch.nn.MaxPool2d(2, return_indices=True)(torch.from_numpy(x))
+    np.testing.assert_array_equal(idx.numpy(), t_idx.numpy())
+
+
 # ---------------------------------------------------------------------------- dispatch
 def test_ops_dispatch_to_the_kernels(monkeypatch):
     """With numba on, the array functions hand floats to the kernels; off (or for int64 avg-pool) they do not."""
@@ -238,7 +365,8 @@ def test_adaptive_layers_match_torch(enabled, geom, dtype, seed, kind):
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_gradcheck_both_paths(enabled):
-    """float64 finite differences through the kernels: overlapping padded windows, tiled ones, adaptive bins."""
+    """float64 finite differences through the kernels: overlapping padded windows, tiled ones, adaptive bins,
+    MaxPool2d(2)."""
     x = np.random.default_rng(7).standard_normal((2, 2, 7, 6))
     with numba_path(enabled):
         check_gradcheck(lambda t: md.nn.functional.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
@@ -246,3 +374,25 @@ def test_gradcheck_both_paths(enabled):
         check_gradcheck(lambda t: md.nn.functional.avg_pool2d(t, 2), [x])
         check_gradcheck(lambda t: md.nn.functional.adaptive_avg_pool2d(t, (3, 4)), [x])
         check_gradcheck(lambda t: md.nn.functional.adaptive_max_pool2d(t, (4, 4)), [x])
+        check_gradcheck(lambda t: md.nn.functional.max_pool2d(t, 2), [x])  # odd H: the last row in no window
+        check_gradcheck(lambda t: md.nn.functional.max_pool2d(t, 2), [x[..., :6, :]])  # tiled
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1)])
+def test_max_pool_gradient_with_special_values_as_torch(enabled, kwargs):
+    """inf, -inf, NaN and negative upstream gradients reach only the argmax cells; every other cell gets 0
+    (as torch: not inf * 0 = NaN, not -0), for the 2x2 kernel and the general path."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 6, 8)).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, **kwargs)
+    g = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    g.flat[rng.integers(0, g.size, 20)] = rng.choice(np.array([np.inf, -np.inf, np.nan, -1.0], np.float32), 20)
+    ty.backward(torch.tensor(g))
+    with numba_path(enabled):
+        mx = md.tensor(x, requires_grad=True)
+        md.nn.functional.max_pool2d(mx, **kwargs).backward(md.tensor(g))
+    # overlapping windows add in another order: equal to rounding; NaN and inf exactly where torch has them
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-6, equal_nan=True)
+    assert np.isnan(tx.grad.numpy()).sum() == np.isnan(g).sum()  # the test's premise: NaN only at argmaxes
