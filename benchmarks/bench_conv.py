@@ -178,7 +178,7 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         np.matmul(w3.transpose(0, 2, 1), g3)
 
     path = "winograd" if winograd.applies(x, (case.o, case.c // case.groups, case.k, case.k), (case.stride,) * 2,
-                                          (case.dilation,) * 2, case.groups) else "im2col"  # fmt: skip
+                                          (case.dilation,) * 2, case.groups, (oh, oh)) else "im2col"  # fmt: skip
     floor_fwd, floor_fwdbwd = im2col_fwd, im2col_fwdbwd
     gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
     if path == "winograd":

@@ -7,16 +7,17 @@ Each kernel computes what its reference computes (same shapes, same index conven
 - ``max_pool2d_forward``/``max_pool2d_backward``: :mod:`minidl.ops.pool` (max-pool's argmax as a
   tap code): the same tap codes; each maximum is the value at its argmax (as torch; the reference's
   ``np.maximum`` may return the other of +0 and -0, or another NaN: equal as numbers); gradients bit
-  for bit where wired (the general backward kernel, not wired, gives 0 instead of the reference's NaN
-  at non-argmax taps of an infinite or NaN gradient). The general max-pool kernels measured no faster
+  for bit where wired (g at the argmax, +0 elsewhere whatever g is, torch's rule; the general backward
+  kernel, not wired, agrees up to the order of its adds). The general max-pool kernels measured no faster
   than the numpy slices (signed indices, whose wraparound checks block vectorisation); the 2x2 forward
   (unsigned flat indices, branch-free) is faster, :func:`max_pool2d_fast` says where it applies, and
   ``MaxPool2d(2, 2)`` (stride 2, dilation 1, windows inside the input) has its own forward and backward
   with the strides built in, which LLVM vectorises (:func:`max_pool2d_backward_fast`). Measured on the
   course CNN's activations (float32, batch 128, 2 shared cores, median of 80 interleaved rounds):
   forward 0.15-0.2x the general 2x2 kernel's time (0.8x for 4x4 inputs), backward 0.33-0.6x numpy's;
-- ``relu_forward``/``relu_backward``: :class:`minidl.ops.activation.ReLU` (``np.maximum(x, 0)``,
-  ``g * (out > 0)``), bit for bit, one pass each: 0.25-0.5x and 0.4-0.55x numpy's time (same runs);
+- ``relu_forward``/``relu_backward``: :class:`minidl.ops.activation.ReLU` (torch's rules:
+  ``where(x < 0, 0, x)``, ``where(out <= 0, 0, g)``), bit for bit, one pass each: 0.25-0.5x and
+  0.4-0.55x the time of numpy's ``maximum(x, 0)`` and ``g * (out > 0)`` (same runs);
 - ``avg_pool2d_forward``/``avg_pool2d_backward``, ``adaptive_avg_pool2d_forward``/``_backward``,
   ``adaptive_max_pool2d_forward``/``_backward``: :mod:`minidl.ops.pool`, bit for bit (the same sums in
   the same order, numpy's pairwise column sums included; adaptive max-pool: the first maximum, the last

@@ -69,6 +69,12 @@ A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
 #: below this many input channels a layer stays on im2col: the 16 GEMMs' inner dimension is C,
 #: and for thin C (the first layer's 3) BLAS runs far below its speed (measured on the course CNN)
 MIN_CHANNELS = 16
+#: Winograd must save at least this many GEMM multiply-adds per weight (im2col's 9*N*oh*ow minus its
+#: own 16*T) to pay for transforming the weights and their gradient (16*O*C values each way) and for
+#: the tile area cut off odd sizes. Measured (fwd+bwd, float32, 2 threads): 512->512 at 2x2, batch 8
+#: (160 saved) 1.5x slower than im2col, at 1x1, batch 32 (saving < 0) 4.9x slower; 512->512 at 2x2,
+#: batch 32 (640) 0.83x; every course-CNN, ResNet-18 and VGG-11 layer above it 0.43-0.73x.
+MIN_SAVED_PER_WEIGHT = 384
 
 _wanted = [os.environ.get("MINIDL_WINOGRAD", "1").strip() != "0"]
 
@@ -84,18 +90,22 @@ def winograd_enabled() -> bool:
 
 
 def applies(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int],
-            groups: int) -> bool:  # fmt: skip
-    """Whether conv2d of ``x`` (N, C, H, W) with this geometry takes the Winograd path.
+            groups: int, out_size: tuple[int, int]) -> bool:  # fmt: skip
+    """Whether conv2d of ``x`` (N, C, H, W) with this geometry, giving ``out_size`` (oh, ow), takes the
+    Winograd path.
 
-    3x3 kernel, stride 1, dilation 1, one group, at least :data:`MIN_CHANNELS` input channels,
-    a float32/float64 numpy array, and the path on (:func:`winograd_enabled`). Any padding.
+    3x3 kernel, stride 1, dilation 1, one group, at least :data:`MIN_CHANNELS` input channels, enough
+    work saved to pay for the weight transforms (:data:`MIN_SAVED_PER_WEIGHT`), a float32/float64
+    numpy array, and the path on (:func:`winograd_enabled`). Any padding.
     """
+    if not (tuple(weight_shape[2:]) == (3, 3) and stride == (1, 1) and dilation == (1, 1) and groups == 1):
+        return False
+    n, c = x.shape[:2]
+    th, tw = tiles_for(*out_size)
+    saved = 9 * n * out_size[0] * out_size[1] - 16 * n * th * tw  # GEMM multiply-adds saved per weight
     return (
-        tuple(weight_shape[2:]) == (3, 3)
-        and stride == (1, 1)
-        and dilation == (1, 1)
-        and groups == 1
-        and x.shape[1] >= MIN_CHANNELS
+        c >= MIN_CHANNELS
+        and saved >= MIN_SAVED_PER_WEIGHT
         and type(x) is np.ndarray
         and x.dtype in (np.float32, np.float64)
         and winograd_enabled()

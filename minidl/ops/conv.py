@@ -19,8 +19,9 @@ and L = N*oh*ow (the number of windows)::
 
 Groups are a batched matmul over the leading G axis (depthwise: G = C).
 
-3x3 convolutions with stride 1, dilation 1, one group and at least 16 input channels take
-another path on the CPU when the numba kernels are on: Winograd F(2x2, 3x3)
+3x3 convolutions with stride 1, dilation 1, one group, at least 16 input channels and enough
+batch x output area (``winograd.applies``) take another path on the CPU when the numba kernels
+are on: Winograd F(2x2, 3x3)
 (:mod:`minidl.backend.winograd`, 16 GEMMs with 2.25x fewer multiplications; measured 1.3-1.7x
 faster per layer, forward + backward, on the course CNN's layers). ``MINIDL_WINOGRAD=0`` or
 ``minidl.backend.winograd.use_winograd(False)`` keep every convolution on im2col.
@@ -114,7 +115,7 @@ class Convolution(Function):
         k = c // groups * kh * kw
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.x_shape, ctx.geom, ctx.groups = (n, c, h, wd), geom, groups
-        ctx.winograd = winograd.applies(x, w.shape, stride, dilation, groups) and (
+        ctx.winograd = winograd.applies(x, w.shape, stride, dilation, groups, (oh, ow)) and (
             16 * c * n * ((oh + 1) // 2) * ((ow + 1) // 2) * x.itemsize <= _MEMORY_LIMIT[0]
         )
         if ctx.winograd:  # 3x3, stride 1: 2.25x fewer multiplications (minidl/backend/winograd.py)

@@ -40,8 +40,9 @@ def winograd_on(monkeypatch):
 
 @pytest.fixture
 def any_channels(monkeypatch):
-    """Let layers with few input channels take the Winograd path (small, fast test cases)."""
+    """Let layers with few input channels and little work take the Winograd path (small, fast test cases)."""
     monkeypatch.setattr(wg, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(wg, "MIN_SAVED_PER_WEIGHT", -(2**62))
 
 
 @pytest.fixture
@@ -246,15 +247,33 @@ def test_course_layer_size_float32_matches_torch(calls):
 )
 def test_path_taken_only_where_it_applies(calls, kwargs, channels, shape):
     groups = kwargs.get("groups", 1)
-    x = md.tensor(np.ones((1, channels, 6, 6), np.float32))
+    x = md.tensor(np.ones((4, channels, 6, 6), np.float32))  # enough work: only the listed condition fails
     w = md.tensor(np.ones((4, channels // groups, *shape), np.float32))
     conv2d(x, w, **kwargs)
     assert calls[0] == 0
 
 
+@pytest.mark.parametrize(
+    "n, size, taken",
+    [
+        (4, 6, True),  # saves 9*4*36 - 16*4*9 = 720 multiply-adds per weight
+        (2, 6, False),  # 360: too little to pay for the weight transforms
+        (32, 1, False),  # a 1x1 output uses a quarter of its 2x2 tile: Winograd does more work than im2col
+        (8, 2, False),  # 512->512 at 2x2 with batch 8: measured 1.5x slower than im2col
+        (32, 2, True),
+        (4, 7, True),  # odd: 9*4*49 - 16*4*16 = 740
+    ],
+)
+def test_path_needs_enough_work_per_weight(calls, n, size, taken):
+    x = md.tensor(np.ones((n, 16, size, size), np.float32))
+    y = conv2d(x, md.tensor(np.ones((2, 16, 3, 3), np.float32)), padding=1)
+    assert calls[0] == int(taken)
+    np.testing.assert_allclose(y.numpy()[0, 0, (size - 1) // 2, (size - 1) // 2], 16 * 9 if size > 2 else 16 * size**2)
+
+
 def test_switches_and_memory_limit_fall_back_to_im2col(calls):
     rng = np.random.default_rng(6)
-    x, w = rng.standard_normal((2, 16, 6, 6)), rng.standard_normal((3, 16, 3, 3))
+    x, w = rng.standard_normal((4, 16, 6, 6)), rng.standard_normal((3, 16, 3, 3))
     want = F.conv2d(torch.tensor(x), torch.tensor(w), padding=1).numpy()
 
     def run():
