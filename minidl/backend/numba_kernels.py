@@ -7,14 +7,16 @@ Each kernel computes what its reference computes (same shapes, same index conven
 - ``max_pool2d_forward``/``max_pool2d_backward``: :mod:`minidl.ops.pool` (max-pool's argmax as a
   tap code): the same tap codes; each maximum is the value at its argmax (as torch; the reference's
   ``np.maximum`` may return the other of +0 and -0, or another NaN: equal as numbers); gradients bit
-  for bit where wired (g at the argmax, +0 elsewhere whatever g is, torch's rule; the general backward
-  kernel, not wired, agrees up to the order of its adds). The general max-pool kernels measured no faster
-  than the numpy slices (signed indices, whose wraparound checks block vectorisation); the 2x2 forward
-  (unsigned flat indices, branch-free) is faster, :func:`max_pool2d_fast` says where it applies, and
-  ``MaxPool2d(2, 2)`` (stride 2, dilation 1, windows inside the input) has its own forward and backward
-  with the strides built in, which LLVM vectorises (:func:`max_pool2d_backward_fast`). Measured on the
-  course CNN's activations (float32, batch 128, 2 shared cores, median of 80 interleaved rounds):
-  forward 0.15-0.2x the general 2x2 kernel's time (0.8x for 4x4 inputs), backward 0.33-0.6x numpy's;
+  for bit (g at the argmax, +0 elsewhere whatever g is, torch's rule). The general forward kernel
+  measured no faster than the numpy slices (signed indices, whose wraparound checks block
+  vectorisation); the 2x2 forward (unsigned flat indices, branch-free) is faster,
+  :func:`max_pool2d_fast` says where it applies, and ``MaxPool2d(2, 2)`` (stride 2, dilation 1, windows
+  inside the input) has its own forward and backward with the strides built in, which LLVM vectorises.
+  Measured on the course CNN's activations (float32, batch 128, 2 shared cores, median of 80
+  interleaved rounds): forward 0.15-0.2x the general 2x2 kernel's time (0.8x for 4x4 inputs), backward
+  0.33-0.6x numpy's. The general backward (any geometry) is wired too: 0.17-0.4x the time of numpy's
+  select and strided slice-add per tap (ResNet's MaxPool2d(3, 2, 1) on (32, 64, 16, 16): 3.1 -> 0.5 ms;
+  3x3 stride 1, 2x2 stride 1, ceil_mode, dilation 2);
 - ``relu_forward``/``relu_backward``: :class:`minidl.ops.activation.ReLU` (torch's rules:
   ``where(x < 0, 0, x)``, ``where(out <= 0, 0, g)``), bit for bit, one pass each: 0.25-0.5x and
   0.4-0.55x the time of numpy's ``maximum(x, 0)`` and ``g * (out > 0)`` (same runs);
@@ -63,7 +65,6 @@ __all__ = [
     "col2im",
     "im2col",
     "max_pool2d_backward",
-    "max_pool2d_backward_fast",
     "max_pool2d_fast",
     "max_pool2d_forward",
     "relu_backward",
@@ -344,9 +345,10 @@ def _max_pool_fwd_2x2s2(x, best, code):  # pragma: no cover - compiled
 def _max_pool_bwd_2x2(g, code, gx):  # pragma: no cover - compiled
     # 2x2 windows with stride 2 wholly inside the input (disjoint): each window writes its four cells once (no
     # zeroing pass, no adds): g at its argmax tap, +0 at the others, whatever g is (torch's rule: no -0, no NaN
-    # from inf * 0). g and gx come as unsigned-integer views of the float bits, and each cell is g's bits ANDed
-    # with an all-ones or all-zeros mask: branch-free, so it vectorises (a select, ``g if k == 0 else 0``,
-    # compiled to branches that the random argmax taps mispredict: 5x slower)
+    # from inf * 0), and a -0 g arrives as +0 (torch adds g onto zeros). g and gx come as unsigned-integer views
+    # of the float bits; each cell is g's bits ANDed with an all-ones or all-zeros mask: branch-free, so it
+    # vectorises (a select, ``g if k == 0 else 0``, compiled to branches that the random argmax taps
+    # mispredict: 5x slower)
     n_, c_, h, w = gx.shape
     oh, ow = g.shape[2], g.shape[3]
     gf = g.reshape(-1)
@@ -354,12 +356,14 @@ def _max_pool_bwd_2x2(g, code, gx):  # pragma: no cover - compiled
     of = gx.reshape(-1)
     t = gx.dtype.type
     zero = t(0)
+    sign = t(1) << t(8 * gx.itemsize - 1)  # the sign bit: -0's bits
     u1, u2 = np.uint64(1), np.uint64(2)
     for p in prange(n_ * c_):
         for y in range(oh):
             s0, s1, o, owu = _window_row_2x2(p, y, h, w, oh, ow)
             for xx in range(owu):
                 v = gf[o + xx]
+                v -= sign * t(v == sign)  # -0 -> +0
                 k = cf[o + xx]
                 a0 = s0 + u2 * xx
                 a1 = s1 + u2 * xx
@@ -396,18 +400,6 @@ def max_pool2d_fast(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, 
     """
     k, p, s, d = tuple(kernel_size), tuple(padding), tuple(stride), tuple(dilation)
     return k == (2, 2) and _windows_inside(tuple(size), k, s, p, d, tuple(out_size))
-
-
-def max_pool2d_backward_fast(
-    size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair
-) -> bool:  # fmt: skip
-    """Whether the numba max-pool backward beats the numpy reference for this geometry (``size``: (H, W)).
-
-    True for ``MaxPool2d(2, 2)`` with every window inside the input: 0.33-0.6x numpy's time on the
-    course CNN's inputs ((128, 32, 32, 32) float32: 4.7 -> 1.6 ms; (128, 256, 4, 4): 0.79 -> 0.47 ms).
-    The general backward kernel (any geometry) measured no faster than numpy's one strided slice per tap.
-    """
-    return _pool_2x2_stride2(size, kernel_size, stride, padding, dilation, out_size)
 
 
 def max_pool2d_forward(
