@@ -23,7 +23,8 @@ Groups are a batched matmul over the leading G axis (depthwise: G = C).
 batch x output area (``winograd.applies``) take another path on the CPU when the numba kernels
 are on: Winograd F(2x2, 3x3)
 (:mod:`minidl.backend.winograd`, 16 GEMMs with 2.25x fewer multiplications; measured 1.3-1.7x
-faster per layer, forward + backward, on the course CNN's layers). ``MINIDL_WINOGRAD=0`` or
+faster per layer, forward + backward, on the course CNN's layers), when its buffers (16*(C + O)
+values per 2x2 output tile) fit the memory limit below. ``MINIDL_WINOGRAD=0`` or
 ``minidl.backend.winograd.use_winograd(False)`` keep every convolution on im2col.
 
 Memory: the columns hold kh*kw copies of the input. When those of the whole batch would
@@ -115,8 +116,10 @@ class Convolution(Function):
         k = c // groups * kh * kw
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.x_shape, ctx.geom, ctx.groups = (n, c, h, wd), geom, groups
+        # Winograd's transformed input and GEMM result (forward), or their gradients (backward), together hold
+        # 16*(C + O) values per 2x2 tile: within the column memory limit, else im2col (which can chunk)
         ctx.winograd = winograd.applies(x, w.shape, stride, dilation, groups, (oh, ow)) and (
-            16 * c * n * ((oh + 1) // 2) * ((ow + 1) // 2) * x.itemsize <= _MEMORY_LIMIT[0]
+            16 * (c + o) * n * ((oh + 1) // 2) * ((ow + 1) // 2) * x.itemsize <= _MEMORY_LIMIT[0]
         )
         if ctx.winograd:  # 3x3, stride 1: 2.25x fewer multiplications (minidl/backend/winograd.py)
             out, saved = winograd.forward(x, w, b, padding, (need_w, need_x))

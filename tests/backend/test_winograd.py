@@ -290,10 +290,15 @@ def test_switches_and_memory_limit_fall_back_to_im2col(calls):
         np.testing.assert_allclose(run(), want, rtol=1e-10)
         assert calls[0] == 0
     limit = get_im2col_memory_limit()
-    set_im2col_memory_limit(1000)  # V would not fit: im2col, in chunks
+    need = 16 * (16 + 3) * 4 * 9 * 8  # V and M: 16*(C + O) float64 values per tile, 4 images of 3x3 tiles
+    set_im2col_memory_limit(need - 1)  # they would not fit: im2col, which can chunk
     try:
         np.testing.assert_allclose(run(), want, rtol=1e-10)
         assert calls[0] == 0
+        set_im2col_memory_limit(need)
+        np.testing.assert_allclose(run(), want, rtol=1e-10)
+        assert calls[0] == 1
+        calls[0] = 0
     finally:
         set_im2col_memory_limit(limit)
     np.testing.assert_allclose(run(), want, rtol=1e-10)
