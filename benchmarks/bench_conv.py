@@ -184,10 +184,11 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
     if path == "winograd":
         tiles = winograd.tiles_for(oh, oh)
         t = batch * tiles[0] * tiles[1]
-        u = rng.standard_normal((16, case.o, case.c)).astype(np.float32)
-        v = winograd.stack(16, case.c, t, np.float32)
+        kc = case.c * np.prod(winograd.kernel_blocks(case.k, case.k))  # the GEMMs' inner dimension, B*C
+        u = rng.standard_normal((16, case.o, kc)).astype(np.float32)
+        v = winograd.stack(16, kc, t, np.float32)
         v[...] = rng.standard_normal(v.shape)
-        m, dm, dv = (winograd.stack(16, *shape, np.float32) for shape in ((case.o, t), (case.o, t), (case.c, t)))
+        m, dm, dv = (winograd.stack(16, *shape, np.float32) for shape in ((case.o, t), (case.o, t), (kc, t)))
         dm[...] = rng.standard_normal(dm.shape)
 
         def floor_fwd() -> None:
@@ -198,7 +199,7 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
             np.matmul(dm, v.transpose(0, 2, 1))
             np.matmul(u.transpose(0, 2, 1), dm, out=dv)
 
-        gemm_flop = 2.0 * 16 * case.o * case.c * t
+        gemm_flop = 2.0 * 16 * case.o * kc * t
 
     times = {
         "minidl_fwd": median_time(m_fwd, repeats), "torch_fwd": median_time(t_fwd, repeats),

@@ -30,20 +30,28 @@ __all__ = ["input_adjoint", "input_transform", "output_adjoint", "output_transfo
 
 
 @njit(cache=True)
+def _overlap(size, before, span):  # pragma: no cover - compiled
+    # input rows [lo, hi) landing in padded rows [0, span) (minidl.backend.winograd._overlap)
+    lo = max(0, -before)
+    return lo, max(lo, min(size, span - before))
+
+
+@njit(cache=True)
 def _input_transform(x, v, top, left, th, tw):  # pragma: no cover - compiled
     # x (N, C, H, W) -> v (16, >= C*T) holding V[k, c, t] at v[k, c*T + t], T = N*th*tw;
-    # tile (ty, tx) reads input rows 2ty-top.., columns 2tx-left..
+    # tile (ty, tx) reads input rows 2ty-top.., columns 2tx-left.. (top, left < 0: cropped)
     n_, c_, h, w = x.shape
     t_ = n_ * th * tw
     ph, pw = 2 * th + 2, 2 * tw + 2
     pad = np.zeros((ph, pw), dtype=x.dtype)  # borders stay 0: only the interior is overwritten
     q = np.empty((4, pw), dtype=x.dtype)
     # the part of the input inside the tiles' reach (a bottom/right pad of 0 may leave cells unread)
-    hh, ww = min(h, ph - top), min(w, pw - left)
+    i0, i1 = _overlap(h, top, ph)
+    j0, j1 = _overlap(w, left, pw)
     for c in range(c_):
         for n in range(n_):
-            for i in range(hh):
-                for j in range(ww):
+            for i in range(i0, i1):
+                for j in range(j0, j1):
                     pad[top + i, left + j] = x[n, c, i, j]
             for ty in range(th):
                 r = 2 * ty
@@ -73,7 +81,8 @@ def _input_adjoint(dv, dx, top, left, th, tw):  # pragma: no cover - compiled
     ph, pw = 2 * th + 2, 2 * tw + 2
     acc = np.empty((ph, pw), dtype=dx.dtype)
     dq = np.empty((4, pw), dtype=dx.dtype)
-    hh, ww = min(h, ph - top), min(w, pw - left)
+    i0, i1 = _overlap(h, top, ph)
+    j0, j1 = _overlap(w, left, pw)
     zero = dx.dtype.type(0)
     for c in range(c_):
         for n in range(n_):
@@ -99,7 +108,7 @@ def _input_adjoint(dv, dx, top, left, th, tw):  # pragma: no cover - compiled
                     acc[r + 3, j] -= d3
             for i in range(h):  # cells no tile reaches get no gradient
                 for j in range(w):
-                    dx[n, c, i, j] = acc[top + i, left + j] if i < hh and j < ww else zero
+                    dx[n, c, i, j] = acc[top + i, left + j] if i0 <= i < i1 and j0 <= j < j1 else zero
 
 
 @njit(cache=True)
@@ -191,12 +200,21 @@ def _blocks(a3: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(a3, shape=(k, r * c), strides=(a3.strides[0], a3.itemsize))
 
 
-def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int]) -> np.ndarray:
+def _out_blocks(a3: np.ndarray) -> np.ndarray:
+    """:func:`_blocks` of an array the kernel writes into: it must not be a copy."""
+    blocks = _blocks(a3)
+    if not np.shares_memory(blocks, a3):
+        raise ValueError("out must be a (16, rows, cols) array of C-contiguous blocks (minidl.backend.winograd.stack)")
+    return blocks
+
+
+def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int],
+                    out: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """x (N, C, H, W) -> V (16, C, N*th*tw); see :func:`minidl.backend.winograd.input_transform`."""
     n, c = x.shape[:2]
     th, tw = tiles
-    v = stack(16, c, n * th * tw, x.dtype)
-    _input_transform(np.ascontiguousarray(x), _blocks(v), top, left, th, tw)
+    v = stack(16, c, n * th * tw, x.dtype) if out is None else out
+    _input_transform(np.ascontiguousarray(x), _out_blocks(v), top, left, th, tw)
     return v
 
 
@@ -222,8 +240,5 @@ def output_adjoint(g: np.ndarray, tiles: tuple[int, int], out: np.ndarray | None
     n, o = g.shape[:2]
     th, tw = tiles
     dm = stack(16, o, n * th * tw, g.dtype) if out is None else out
-    blocks = _blocks(dm)
-    if not np.shares_memory(blocks, dm):
-        raise ValueError("output_adjoint: out must be a stack of C-contiguous blocks (minidl.backend.winograd.stack)")
-    _output_adjoint(np.ascontiguousarray(g), blocks, th, tw)
+    _output_adjoint(np.ascontiguousarray(g), _out_blocks(dm), th, tw)
     return dm

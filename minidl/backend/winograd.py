@@ -2,7 +2,8 @@
 
 The readable numpy reference; numba kernels (:mod:`minidl.backend.numba_winograd`) take over the
 four tile transforms for float numpy arrays when the numba path is on. Used by
-:mod:`minidl.ops.conv` for 3x3 kernels with stride 1, dilation 1 and one group (:func:`applies`).
+:mod:`minidl.ops.conv` for stride 1, dilation 1 and one group (:func:`applies`): 3x3 kernels, and
+larger kernels cut into 3x3 blocks (:func:`forward`; 5x5 and 7x7 gain 1.56x and 1.36x).
 
 The idea (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). Cut the output
 into 2x2 tiles; tile (ty, tx) of sample n needs the 4x4 input window ``d`` starting at padded
@@ -51,6 +52,7 @@ __all__ = [
     "forward",
     "input_adjoint",
     "input_transform",
+    "kernel_blocks",
     "output_adjoint",
     "output_transform",
     "stack",
@@ -69,11 +71,12 @@ A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
 #: below this many input channels a layer stays on im2col: the 16 GEMMs' inner dimension is C,
 #: and for thin C (the first layer's 3) BLAS runs far below its speed (measured on the course CNN)
 MIN_CHANNELS = 16
-#: Winograd must save at least this many GEMM multiply-adds per weight (im2col's 9*N*oh*ow minus its
-#: own 16*T) to pay for transforming the weights and their gradient (16*O*C values each way) and for
-#: the tile area cut off odd sizes. Measured (fwd+bwd, float32, 2 threads): 512->512 at 2x2, batch 8
-#: (160 saved) 1.5x slower than im2col, at 1x1, batch 32 (saving < 0) 4.9x slower; 512->512 at 2x2,
-#: batch 32 (640) 0.83x; every course-CNN, ResNet-18 and VGG-11 layer above it 0.43-0.73x.
+#: Winograd must save at least this many GEMM multiply-adds per weight and 3x3 block (im2col's
+#: kh*kw*N*oh*ow minus its own 16*B*T) to pay for transforming the weights and their gradient (16*O*C
+#: values per block each way) and for the tile area cut off odd sizes. Measured (3x3, fwd+bwd, float32,
+#: 2 threads): 512->512 at 2x2, batch 8 (160 saved) 1.5x slower than im2col, at 1x1, batch 32 (saving
+#: < 0) 4.9x slower; 512->512 at 2x2, batch 32 (640) 0.83x; every course-CNN, ResNet-18 and VGG-11
+#: layer above it 0.43-0.73x.
 MIN_SAVED_PER_WEIGHT = 384
 
 _wanted = [os.environ.get("MINIDL_WINOGRAD", "1").strip() != "0"]
@@ -94,18 +97,23 @@ def applies(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dila
     """Whether conv2d of ``x`` (N, C, H, W) with this geometry, giving ``out_size`` (oh, ow), takes the
     Winograd path.
 
-    3x3 kernel, stride 1, dilation 1, one group, at least :data:`MIN_CHANNELS` input channels, enough
-    work saved to pay for the weight transforms (:data:`MIN_SAVED_PER_WEIGHT`), a float32/float64
-    numpy array, and the path on (:func:`winograd_enabled`). Any padding.
+    Stride 1, dilation 1, one group, at least :data:`MIN_CHANNELS` input channels, a float32/float64
+    numpy array, the path on (:func:`winograd_enabled`), any padding, and enough work saved: im2col's
+    kh*kw*N*oh*ow multiply-adds per weight minus Winograd's 16*B*T (B 3x3 blocks cover the kernel,
+    T 2x2 output tiles) at least :data:`MIN_SAVED_PER_WEIGHT` per block. That takes 3x3 kernels and
+    larger ones that gain from blocks (5x5: 64 multiplications per tile where im2col does 100; 7x7:
+    144 vs 196), never 1x1, 2x2 or 4x4 kernels (no gain).
     """
-    if not (tuple(weight_shape[2:]) == (3, 3) and stride == (1, 1) and dilation == (1, 1) and groups == 1):
+    if not (stride == (1, 1) and dilation == (1, 1) and groups == 1):
         return False
     n, c = x.shape[:2]
+    kh, kw = weight_shape[2:]
+    bh, bw = kernel_blocks(kh, kw)
     th, tw = tiles_for(*out_size)
-    saved = 9 * n * out_size[0] * out_size[1] - 16 * n * th * tw  # GEMM multiply-adds saved per weight
+    saved = kh * kw * n * out_size[0] * out_size[1] - 16 * bh * bw * n * th * tw  # per weight
     return (
         c >= MIN_CHANNELS
-        and saved >= MIN_SAVED_PER_WEIGHT
+        and saved >= MIN_SAVED_PER_WEIGHT * bh * bw
         and type(x) is np.ndarray
         and x.dtype in (np.float32, np.float64)
         and winograd_enabled()
@@ -153,43 +161,71 @@ def workspace(name: str, k: int, rows: int, cols: int, dtype: Any) -> np.ndarray
     return stack(k, rows, cols, dtype, buf)
 
 
+def kernel_blocks(kh: int, kw: int) -> tuple[int, int]:
+    """How many 3x3 blocks cover a (kh, kw) kernel, per dim: (ceil(kh/3), ceil(kw/3))."""
+    return -(-kh // 3), -(-kw // 3)
+
+
+def _block_weights(w: np.ndarray) -> np.ndarray:
+    """w (O, C, kh, kw) -> (O, B*C, 3, 3): the kernel zero-padded to 3bh x 3bw and cut into its B 3x3
+    blocks, block (a, b) = w[..., 3a:3a+3, 3b:3b+3] as input channels a*bw + b, each C of them."""
+    o, c, kh, kw = w.shape
+    bh, bw = kernel_blocks(kh, kw)
+    if (kh, kw) != (3 * bh, 3 * bw):
+        w = np.pad(w, ((0, 0), (0, 0), (0, 3 * bh - kh), (0, 3 * bw - kw)))
+    return w.reshape(o, c, bh, 3, bw, 3).transpose(0, 2, 4, 1, 3, 5).reshape(o, bh * bw * c, 3, 3)
+
+
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
             keep: tuple[bool, bool]) -> tuple[np.ndarray, tuple[Any, ...]]:  # fmt: skip
-    """conv2d of x (N, C, H, W) with w (O, C, 3, 3), stride 1, padding ((top, bottom), (left, right)).
+    """conv2d of x (N, C, H, W) with w (O, C, kh, kw), stride 1, padding ((top, bottom), (left, right)).
 
-    Returns y (N, O, oh, ow) and what :func:`backward` needs: V when ``keep[0]`` (the weight
-    gradient is wanted), U when ``keep[1]`` (the input gradient is wanted).
+    A kernel larger than 3x3 is cut into 3x3 blocks (zero-padded to a multiple of 3): block (a, b)
+    is a 3x3 convolution of the input shifted by (3a, 3b), i.e. with ``top - 3a`` rows of padding
+    (negative: rows cut off); the blocks' transformed inputs stack along the channels, so one set
+    of 16 GEMMs sums them (K = B*C). Returns y (N, O, oh, ow) and what :func:`backward` needs: V
+    when ``keep[0]`` (the weight gradient is wanted), U when ``keep[1]`` (the input gradient is).
     """
-    n, _, h, wd = x.shape
-    o = w.shape[0]
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
     (top, bottom), (left, right) = padding
-    oh, ow = h + top + bottom - 2, wd + left + right - 2
+    oh, ow = h + top + bottom - kh + 1, wd + left + right - kw + 1
     tiles = tiles_for(oh, ow)
     t = n * tiles[0] * tiles[1]
-    v = input_transform(x, top, left, tiles)  # (16, C, T)
-    u = weight_transform(w)  # (16, O, C)
+    bh, bw = kernel_blocks(kh, kw)
+    v = stack(16, bh * bw * c, t, x.dtype)  # (16, B*C, T)
+    for a in range(bh):
+        for bb in range(bw):
+            i = a * bw + bb
+            input_transform(x, top - 3 * a, left - 3 * bb, tiles, out=v[:, i * c : (i + 1) * c])
+    u = weight_transform(_block_weights(w))  # (16, O, B*C)
     m = np.matmul(u, v, out=workspace("m", 16, o, t, x.dtype))  # (16, O, T)
     y = output_transform(m, b, (n, o, oh, ow), tiles)
-    return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (top, left), tiles)
+    return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (kh, kw), (top, left), tiles)
 
 
 def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(dx, dw) from the output gradient g (N, O, oh, ow) and :func:`forward`'s saved values;
     dx is None when U was not kept, dw when V was not."""
-    v, u, x_shape, (top, left), tiles = saved
-    dm = output_adjoint(g, tiles, out=workspace("dm", 16, g.shape[1], g.shape[0] * tiles[0] * tiles[1], g.dtype))
+    v, u, x_shape, (kh, kw), (top, left), tiles = saved
+    n, o = g.shape[:2]
+    c = x_shape[1]
+    bh, bw = kernel_blocks(kh, kw)
+    t = n * tiles[0] * tiles[1]
+    dm = output_adjoint(g, tiles, out=workspace("dm", 16, o, t, g.dtype))  # (16, O, T)
     dw = dx = None
-    if v is not None:
-        dw = weight_adjoint(np.matmul(dm, v.transpose(0, 2, 1)))  # dU (16, O, C)
+    if v is not None:  # dU (16, O, B*C) -> the blocks' gradients (O, B*C, 3, 3) -> the kernel's
+        db = weight_adjoint(np.matmul(dm, v.transpose(0, 2, 1)))
+        dw = db.reshape(o, bh, bw, c, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, c, 3 * bh, 3 * bw)
+        dw = np.ascontiguousarray(dw[:, :, :kh, :kw])
     if u is not None:
-        dv = np.matmul(u.transpose(0, 2, 1), dm, out=workspace("dv", 16, *v_shape(x_shape, tiles), g.dtype))
-        dx = input_adjoint(dv, x_shape, top, left, tiles)
+        dv = np.matmul(u.transpose(0, 2, 1), dm, out=workspace("dv", 16, bh * bw * c, t, g.dtype))
+        for a in range(bh):
+            for bb in range(bw):
+                i = a * bw + bb
+                part = input_adjoint(dv[:, i * c : (i + 1) * c], x_shape, top - 3 * a, left - 3 * bb, tiles)
+                dx = part if dx is None else np.add(dx, part, out=dx)
     return dx, dw
-
-
-def v_shape(x_shape: tuple[int, ...], tiles: tuple[int, int]) -> tuple[int, int]:
-    """(C, T) of the transformed input of x (N, C, H, W) cut into ``tiles``."""
-    return x_shape[1], x_shape[0] * tiles[0] * tiles[1]
 
 
 def _kernels() -> Any:
@@ -217,23 +253,35 @@ def _apply(mat: np.ndarray, a: Any, axis: int) -> Any:
     return xp.moveaxis(xp.tensordot(m, a, axes=([1], [axis])), 0, axis)
 
 
-def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int]) -> Any:
+def _overlap(size: int, before: int, span: int) -> tuple[int, int]:
+    """Input rows [lo, hi) that land in padded rows [0, span) when ``before`` rows are added in front
+    (a negative ``before`` crops the first -before rows instead)."""
+    return max(0, -before), max(max(0, -before), min(size, span - before))
+
+
+def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: Any | None = None) -> Any:
     """x (N, C, H, W) -> V (16, C, T): ``B^T d B`` of each tile's 4x4 window, k = 4a + b.
 
     Tile t = (n*th + ty)*tw + tx reads padded rows 2ty..2ty+3 and columns 2tx..2tx+3, with
-    ``top``/``left`` zeros before the input and as many as needed after it.
+    ``top``/``left`` zeros before the input (negative: that many input rows/columns cut off) and
+    as many as needed after it. ``out``: a (16, C, T) array with C-contiguous blocks to write V into
+    (e.g. the channels of a larger :func:`stack`; the numba path), returned.
     """
     if _use_kernels(x):
-        return _kernels().input_transform(x, top, left, tiles)
+        return _kernels().input_transform(x, top, left, tiles, out)
     xp = array_module(x)
     n, c, h, w = x.shape
     th, tw = tiles
     xpad = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
-    hh, ww = min(h, 2 * th + 2 - top), min(w, 2 * tw + 2 - left)
-    xpad[:, :, top : top + hh, left : left + ww] = x[:, :, :hh, :ww]
+    (r0, r1), (c0, c1) = _overlap(h, top, 2 * th + 2), _overlap(w, left, 2 * tw + 2)
+    xpad[:, :, top + r0 : top + r1, left + c0 : left + c1] = x[:, :, r0:r1, c0:c1]
     d = _tiles_view(xpad, th, tw, 4)  # (N, C, th, tw, 4, 4)
     v = _apply(B_T, _apply(B_T, d, 4), 5)  # B^T d B
-    return xp.ascontiguousarray(v.transpose(4, 5, 1, 0, 2, 3)).reshape(16, c, n * th * tw)
+    v = xp.ascontiguousarray(v.transpose(4, 5, 1, 0, 2, 3)).reshape(16, c, n * th * tw)
+    if out is not None:
+        out[...] = v
+        return out
+    return v
 
 
 def input_adjoint(dv: Any, input_shape: tuple[int, int, int, int], top: int, left: int,
@@ -254,9 +302,9 @@ def input_adjoint(dv: Any, input_shape: tuple[int, int, int, int], top: int, lef
     for i in range(4):
         for j in range(4):
             acc[:, :, i : i + 2 * th : 2, j : j + 2 * tw : 2] += d[..., i, j]
-    dx = xp.zeros(input_shape, dtype=dv.dtype)
-    hh, ww = min(h, 2 * th + 2 - top), min(w, 2 * tw + 2 - left)
-    dx[:, :, :hh, :ww] = acc[:, :, top : top + hh, left : left + ww]
+    dx = xp.zeros(input_shape, dtype=dv.dtype)  # cells no tile reaches get no gradient
+    (r0, r1), (c0, c1) = _overlap(h, top, 2 * th + 2), _overlap(w, left, 2 * tw + 2)
+    dx[:, :, r0:r1, c0:c1] = acc[:, :, top + r0 : top + r1, left + c0 : left + c1]
     return dx
 
 

@@ -1,7 +1,8 @@
 """Winograd F(2x2, 3x3) convolution (minidl/backend/winograd.py and its numba kernels).
 
 - the numpy reference's four transforms, chained with the GEMMs, compute torch's conv2d and
-  both gradients, for any padding (asymmetric too), odd and even output sizes, 1x1 outputs;
+  both gradients, for any padding (asymmetric too), odd and even output sizes, 1x1 outputs,
+  and kernels from 3x3 to 7x7 (cut into 3x3 blocks);
 - each numba kernel computes its reference's values (float32 and float64), also on the
   padded-stride stacks the conv path hands them;
 - conv2d / Conv2d take the path exactly where it applies (3x3, stride 1, dilation 1, one group,
@@ -25,6 +26,8 @@ from minidl.ops.conv import conv2d, get_im2col_memory_limit, set_im2col_memory_l
 from tests.helpers import check_gradcheck, check_op, numba_path
 
 TOL32 = dict(rtol=1e-4, atol=1e-4)
+# torch warns that it copies the input for 'same' with even kernels: not our concern here
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
 
 @pytest.fixture(autouse=True)
@@ -60,14 +63,16 @@ def calls(monkeypatch):
 
 
 @st.composite
-def geometry(draw):
-    """(x, w, b, ((top, bottom), (left, right))) with every output size from 1 up, odd and even."""
+def geometry(draw, square3=False):
+    """(x, w, b, ((top, bottom), (left, right))) with every output size from 1 up, odd and even; kernels
+    3x3 (``square3``) or 3 to 7 per side (cut into 3x3 blocks)."""
     n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    pads = ((draw(st.integers(0, 2)), draw(st.integers(0, 2))), (draw(st.integers(0, 2)), draw(st.integers(0, 2))))
-    h = draw(st.integers(max(1, 3 - sum(pads[0])), 9))
-    w = draw(st.integers(max(1, 3 - sum(pads[1])), 9))
+    kh, kw = (3, 3) if square3 else (draw(st.integers(3, 7)), draw(st.integers(3, 7)))
+    pads = ((draw(st.integers(0, 3)), draw(st.integers(0, 3))), (draw(st.integers(0, 3)), draw(st.integers(0, 3))))
+    h = draw(st.integers(max(1, kh - sum(pads[0])), 9))
+    w = draw(st.integers(max(1, kw - sum(pads[1])), 9))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    return (rng.standard_normal((n, c, h, w)), rng.standard_normal((o, c, 3, 3)), rng.standard_normal(o), pads)
+    return (rng.standard_normal((n, c, h, w)), rng.standard_normal((o, c, kh, kw)), rng.standard_normal(o), pads)
 
 
 def _torch_conv(x, w, b, pads, g):
@@ -91,7 +96,7 @@ def _winograd(x, w, b, pads, g):
 @pytest.mark.parametrize("kernels", [False, True], ids=["numpy", "numba"])
 @given(setup=geometry())
 def test_transforms_compute_torchs_convolution_and_gradients(kernels, setup):
-    x, w, b, pads = setup
+    x, w, b, pads = setup  # any kernel from 3x3 to 7x7: blocks of 3x3 beyond 3
     ref_y, _, _ = _torch_conv(x, w, b, pads, None)
     g = np.random.default_rng(0).standard_normal(ref_y.shape)
     ref_y, ref_dx, ref_dw = _torch_conv(x, w, b, pads, g)
@@ -103,8 +108,11 @@ def test_transforms_compute_torchs_convolution_and_gradients(kernels, setup):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@given(setup=geometry())
-def test_numba_kernels_match_the_numpy_reference(dtype, setup):
+@pytest.mark.parametrize("shift", [0, 3], ids=["block0", "shifted"])
+@given(setup=geometry(square3=True))
+def test_numba_kernels_match_the_numpy_reference(dtype, shift, setup):
+    """The four transforms, also with the input shifted by a 3x3 block (top/left reduced by 3: rows and
+    columns cut off in front), as the blocks of a larger kernel read it."""
     x, w, b, pads = setup
     x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
     (top, bottom), (left, right) = pads
@@ -122,8 +130,8 @@ def test_numba_kernels_match_the_numpy_reference(dtype, setup):
     for kernels in (False, True):
         with numba_path(kernels):
             results[kernels] = (
-                wg.input_transform(x, top, left, tiles),
-                wg.input_adjoint(dv_stack if kernels else dv, x.shape, top, left, tiles),
+                wg.input_transform(x, top - shift, left - shift, tiles),
+                wg.input_adjoint(dv_stack if kernels else dv, x.shape, top - shift, left - shift, tiles),
                 wg.output_transform(m_stack if kernels else m, b, (x.shape[0], w.shape[0], oh, ow), tiles),
                 wg.output_adjoint(g, tiles),
             )
@@ -168,12 +176,16 @@ def test_workspace_is_reused_grown_and_bounded(monkeypatch):
 @st.composite
 def conv_case(draw, dtype=np.float32):
     n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    kh, kw = draw(st.sampled_from([(3, 3), (3, 3), (5, 5), (5, 3), (4, 6), (7, 7)]))
     padding = draw(st.sampled_from([0, 1, 2, (1, 0), (0, 2), "same"]))
-    ph, pw = (1, 1) if padding == "same" else (padding, padding) if isinstance(padding, int) else padding
-    h, w = draw(st.integers(max(1, 3 - 2 * ph), 9)), draw(st.integers(max(1, 3 - 2 * pw), 9))
+    if padding == "same":
+        ph, pw = kh // 2, kw // 2
+    else:
+        ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    h, w = draw(st.integers(max(1, kh - 2 * ph), 9)), draw(st.integers(max(1, kw - 2 * pw), 9))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
-    wt = rng.standard_normal((o, c, 3, 3)).astype(dtype)
+    wt = rng.standard_normal((o, c, kh, kw)).astype(dtype)
     b = rng.standard_normal(o).astype(dtype) if draw(st.booleans()) else None
     return x, wt, b, padding
 
@@ -241,7 +253,9 @@ def test_course_layer_size_float32_matches_torch(calls):
         (dict(stride=2, padding=1), 16, (3, 3)),
         (dict(dilation=2, padding=2), 16, (3, 3)),
         (dict(groups=2, padding=1), 16, (3, 3)),
-        (dict(padding=2), 16, (5, 5)),
+        (dict(padding=1), 16, (4, 4)),  # 4 blocks of 16 products per tile: no fewer than im2col's 64
+        (dict(padding=0), 16, (1, 1)),
+        (dict(padding=1), 16, (2, 2)),
         (dict(padding=1), 3, (3, 3)),  # too few channels: the GEMMs' inner dimension would be 3
     ],
 )
@@ -303,3 +317,38 @@ def test_switches_and_memory_limit_fall_back_to_im2col(calls):
         set_im2col_memory_limit(limit)
     np.testing.assert_allclose(run(), want, rtol=1e-10)
     assert calls[0] == 1
+
+
+@pytest.mark.parametrize(
+    "n, size, taken",
+    [
+        (4, 8, True),  # 5x5, 4 blocks: 25*4*64 - 64*4*16 = 2304 saved per weight, >= 4*384
+        (2, 8, False),  # 1152 < 1536
+        (16, 4, True),  # LeNet's third layer shape class: 25*16*16 - 64*16*4 = 2304
+    ],
+)
+def test_larger_kernels_need_enough_work_per_block(calls, n, size, taken):
+    x = md.tensor(np.ones((n, 16, size, size), np.float32))
+    y = conv2d(x, md.tensor(np.ones((2, 16, 5, 5), np.float32)), padding=2)
+    assert calls[0] == int(taken)
+    mid = size // 2
+    taps = min(size - 1, mid + 2) - max(0, mid - 2) + 1  # rows (and columns) of the window inside the input
+    np.testing.assert_allclose(y.numpy()[:, :, mid, mid], 16 * taps**2)
+
+
+def test_kernel_blocks_and_their_weights():
+    assert wg.kernel_blocks(3, 3) == (1, 1) and wg.kernel_blocks(5, 7) == (2, 3) and wg.kernel_blocks(6, 4) == (2, 2)
+    w = np.arange(2 * 3 * 5 * 4, dtype=np.float64).reshape(2, 3, 5, 4)
+    blocks = wg._block_weights(w)  # (O, B*C, 3, 3), block (a, b) as channels (a*bw + b)*C + c
+    assert blocks.shape == (2, 4 * 3, 3, 3)
+    np.testing.assert_array_equal(blocks[:, 0:3], w[:, :, 0:3, 0:3])
+    np.testing.assert_array_equal(blocks[:, 3:6, :, :1], w[:, :, 0:3, 3:4])
+    np.testing.assert_array_equal(blocks[:, 3:6, :, 1:], 0)  # the zero padding beyond the kernel
+    np.testing.assert_array_equal(blocks[:, 6:9, :2], w[:, :, 3:5, 0:3])
+
+
+def test_gradcheck_5x5_float64(any_channels, calls):
+    rng = np.random.default_rng(10)
+    x, w, b = rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((2, 2, 5, 5)), rng.standard_normal(2)
+    check_gradcheck(lambda x, w, b: conv2d(x, w, b, padding=2), [x, w, b])
+    assert calls[0] > 0
