@@ -28,6 +28,11 @@ LeNet's 5x5 layers. It runs when its buffers (16*(B*C + O) values per 2x2 output
 fit the memory limit below. ``MINIDL_WINOGRAD=0`` or ``minidl.backend.winograd.use_winograd(False)``
 keep every convolution on im2col.
 
+Taps at the kernel's edges that read only padding (every window puts them outside the input)
+are cut off first, with as much padding: a 3x3 convolution with padding 1 of a 1x1 map, as in
+ResNet's last stage on 32x32 images, runs as the 1x1 convolution it is (9x fewer multiply-adds;
+ResNet-18's step 85-90 -> 77 ms). Their weight gradient is 0.
+
 Memory: the columns hold kh*kw copies of the input. When those of the whole batch would
 exceed the limit (512 MB by default, :func:`set_im2col_memory_limit`), the batch is cut
 into chunks that fit, and backward rebuilds each chunk's columns instead of keeping
@@ -43,7 +48,7 @@ from typing import Any
 
 from minidl.autograd.function import Function
 from minidl.backend import array_module, winograd
-from minidl.backend.im2col import Pads, col2im, conv_output_size, im2col
+from minidl.backend.im2col import Pads, col2im, conv_output_size, im2col, tap_range
 from minidl.errors import ShapeError
 from minidl.tensor import Tensor
 
@@ -95,6 +100,37 @@ def _matmul_t(a: Any, b: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- conv2d
+def _live_taps(
+    kernel: tuple[int, int], size: tuple[int, int], stride: tuple[int, int], padding: Pads, dilation: tuple[int, int]
+) -> tuple[tuple[int, int, int, int], Pads] | None:
+    """The kernel rows/columns [i0, i1) x [j0, j1) that read some input cell, and the padding that gives
+    the same output with only those taps; None when every tap is live or the padding would go negative.
+
+    A tap at the kernel's edge whose every window position falls in the padding multiplies only zeros;
+    cutting it off (and as many padding rows) changes no output.
+    """
+    live, pads = [], []
+    for k, n_in, s, (before, after), d in zip(kernel, size, stride, padding, dilation):
+        n_out = conv_output_size(n_in, k, s, (before, after), d)
+        taps = [i for i in range(k) if n_out > 0 and _reads_input(tap_range(n_in, n_out, i * d, s, before))]
+        if not taps:
+            return None
+        lo, hi = taps[0], taps[-1] + 1
+        new = (before - lo * d, after - (k - hi) * d)
+        if min(new) < 0:
+            return None
+        live.append((lo, hi))
+        pads.append(new)
+    if live[0] == (0, kernel[0]) and live[1] == (0, kernel[1]):
+        return None
+    return (*live[0], *live[1]), (pads[0], pads[1])
+
+
+def _reads_input(windows: tuple[int, int, slice]) -> bool:
+    lo, hi, _ = windows
+    return hi > lo
+
+
 class Convolution(Function):
     """y = conv2d(x, w) + b (see the module docstring for the shapes and formulas).
 
@@ -105,6 +141,28 @@ class Convolution(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, *, stride, padding, dilation, groups):
+        # taps that read only padding, at the kernel's edges, are cut off (with as much padding): a 3x3
+        # convolution with padding 1 of a 1x1 input (ResNet's last stage at 32x32) is a 1x1 convolution
+        trim = _live_taps(w.shape[2:], x.shape[-2:], stride, padding, dilation)
+        ctx.full_kernel = None
+        if trim is not None:
+            (i0, i1, j0, j1), padding = trim
+            ctx.full_kernel = (w.shape, (slice(i0, i1), slice(j0, j1)))
+            w = w[:, :, i0:i1, j0:j1]
+        return Convolution._forward(ctx, x, w, b, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, g):
+        gx, gw, gb = Convolution._backward(ctx, g)
+        if ctx.full_kernel is not None and gw is not None:  # the cut-off taps read only zeros: gradient 0
+            shape, (rows, cols) = ctx.full_kernel
+            full = array_module(gw).zeros(shape, dtype=gw.dtype)
+            full[:, :, rows, cols] = gw
+            gw = full
+        return gx, gw, gb
+
+    @staticmethod
+    def _forward(ctx, x, w, b, stride, padding, dilation, groups):
         xp = array_module(x)
         ctx.unbatched = x.ndim == 3
         if ctx.unbatched:
@@ -152,7 +210,7 @@ class Convolution(Function):
         return out[0] if ctx.unbatched else out
 
     @staticmethod
-    def backward(ctx, g):
+    def _backward(ctx, g):
         xp = array_module(g)
         cols_or_x, w = ctx.saved_tensors
         need = ctx.needs_input_grad

@@ -679,3 +679,34 @@ def test_course_output_size_rule(hwc, filters, kw, out_hwc):
         out = layer(md.zeros(1, c, h, w))
     assert tuple(out.shape) == (1, out_hwc[2], out_hwc[0], out_hwc[1])
     assert conv_output_size(h, k, kw.get("stride", 1)) == out_hwc[0]
+
+
+# ---------------------------------------------------------------------------- taps that read only padding
+@pytest.mark.parametrize(
+    "kernel, size, stride, pads, dilation, expected",
+    [
+        ((3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), (1, 1), ((1, 2, 1, 2), ((0, 0), (0, 0)))),  # -> a 1x1 conv
+        ((3, 3), (2, 2), (2, 2), ((1, 1), (1, 1)), (1, 1), ((1, 3, 1, 3), ((0, 1), (0, 1)))),
+        ((3, 3), (4, 4), (1, 1), ((1, 1), (1, 1)), (1, 1), None),  # every tap reads the input
+        ((3, 1), (1, 5), (1, 1), ((1, 1), (0, 0)), (1, 1), ((1, 2, 0, 1), ((0, 0), (0, 0)))),
+        ((3, 3), (1, 1), (1, 1), ((3, 3), (3, 3)), (2, 2), ((1, 2, 1, 2), ((1, 1), (1, 1)))),  # dilated
+        ((3, 3), (3, 3), (1, 1), ((1, 1), (1, 1)), (2, 2), None),  # cutting tap 0 would leave padding -1
+    ],
+)
+def test_live_taps(kernel, size, stride, pads, dilation, expected):
+    assert conv_ops._live_taps(kernel, size, stride, pads, dilation) == expected
+
+
+@pytest.mark.parametrize("size, stride, padding", [(1, 1, 1), (2, 2, 1), (1, 1, 2), (3, 2, 2)])
+def test_conv2d_with_taps_reading_only_padding_matches_torch(size, stride, padding):
+    """ResNet's last stage at 32x32 inputs: 3x3 convolutions of 1x1 maps. The cut-off taps still get
+    their (zero) weight gradient, in the full kernel's shape."""
+    rng = np.random.default_rng(11)
+    x, w, b = rng.standard_normal((3, 4, size, size)), rng.standard_normal((5, 4, 3, 3)), rng.standard_normal(5)
+    check_op(lambda x, w, b: conv2d(x, w, b, stride=stride, padding=padding), [x, w, b],
+             torch_fn=lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding))  # fmt: skip
+    mw = md.tensor(w, requires_grad=True)
+    conv2d(md.tensor(x), mw, None, stride=stride, padding=padding).sum().backward()
+    assert mw.grad.shape == (5, 4, 3, 3)
+    if size == 1 and padding == 1:
+        assert np.all(mw.grad.numpy()[:, :, [0, 2], :] == 0) and np.all(mw.grad.numpy()[:, :, :, [0, 2]] == 0)
