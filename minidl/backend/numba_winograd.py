@@ -32,7 +32,7 @@ __all__ = ["input_adjoint", "input_transform", "output_adjoint", "output_transfo
 @njit(cache=True)
 def _overlap(size, before, span):  # pragma: no cover - compiled
     # input rows [lo, hi) landing in padded rows [0, span) (minidl.backend.winograd._overlap)
-    lo = max(0, -before)
+    lo = min(size, max(0, -before))
     return lo, max(lo, min(size, span - before))
 
 
@@ -48,11 +48,15 @@ def _input_transform(x, v, top, left, th, tw):  # pragma: no cover - compiled
     # the part of the input inside the tiles' reach (a bottom/right pad of 0 may leave cells unread)
     i0, i1 = _overlap(h, top, ph)
     j0, j1 = _overlap(w, left, pw)
+    xf, padf = x.reshape(-1), pad.reshape(-1)
+    run = np.uint64(max(0, j1 - j0))  # a row's cells to copy; unsigned offsets: no wraparound checks, vectorised
     for c in range(c_):
         for n in range(n_):
             for i in range(i0, i1):
-                for j in range(j0, j1):
-                    pad[top + i, left + j] = x[n, c, i, j]
+                src = np.uint64(((n * c_ + c) * h + i) * w + j0)
+                dst = np.uint64((top + i) * pw + left + j0)
+                for j in range(run):
+                    padf[dst + j] = xf[src + j]
             for ty in range(th):
                 r = 2 * ty
                 for j in range(pw):  # B^T across the band's four rows

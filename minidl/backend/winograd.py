@@ -256,7 +256,8 @@ def _apply(mat: np.ndarray, a: Any, axis: int) -> Any:
 def _overlap(size: int, before: int, span: int) -> tuple[int, int]:
     """Input rows [lo, hi) that land in padded rows [0, span) when ``before`` rows are added in front
     (a negative ``before`` crops the first -before rows instead)."""
-    return max(0, -before), max(max(0, -before), min(size, span - before))
+    lo = min(size, max(0, -before))
+    return lo, max(lo, min(size, span - before))
 
 
 def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: Any | None = None) -> Any:

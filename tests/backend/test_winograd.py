@@ -352,3 +352,22 @@ def test_gradcheck_5x5_float64(any_channels, calls):
     x, w, b = rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((2, 2, 5, 5)), rng.standard_normal(2)
     check_gradcheck(lambda x, w, b: conv2d(x, w, b, padding=2), [x, w, b])
     assert calls[0] > 0
+
+
+@pytest.mark.parametrize("shift", [(3, 0), (0, 3), (6, 6)])
+def test_transforms_of_a_block_that_misses_the_input(shift):
+    """A kernel block can lie wholly beyond a small input (a 7x7 kernel's third block over a 1-pixel-wide
+    map): its transformed input is 0, and it sends no gradient back."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 8, 1))
+    tiles = (4, 1)
+    dv = rng.standard_normal((16, 3, 2 * 4 * 1))
+    out = {}
+    for kernels in (False, True):
+        with numba_path(kernels):
+            out[kernels] = (wg.input_transform(x, 1 - shift[0], 0 - shift[1], tiles),
+                            wg.input_adjoint(dv, x.shape, 1 - shift[0], 0 - shift[1], tiles))  # fmt: skip
+    for ref, got in zip(out[False], out[True]):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    if shift[1]:
+        assert not out[True][0].any() and not out[True][1].any()
