@@ -94,6 +94,14 @@ def _from_rows(a3: Any, n: int, h: int, w: int) -> Any:
     return a3.reshape(a3.shape[0] * a3.shape[1], n, h, w).transpose(1, 0, 2, 3)
 
 
+def _bias_grad(g: Any) -> Any:
+    """g (N, O, h, w) summed to (O,): first over the samples (whole contiguous rows of O*h*w values), then
+    over each channel's h*w. numpy's ``g.sum(axis=(0, 2, 3))`` walks rows of w values: 2.5-30x slower
+    on the course CNN's gradients (30x at 2x2)."""
+    n, o, h, w = g.shape
+    return g.reshape(n, o * h * w).sum(axis=0).reshape(o, h * w).sum(axis=1)
+
+
 def _matmul_t(a: Any, b: Any) -> Any:
     """a @ b^T for stacks of matrices (BLAS reads the transposed operand in place)."""
     return array_module(a).matmul(a, b.transpose(0, 2, 1))
@@ -219,7 +227,7 @@ class Convolution(Function):
             g = g[None]
         if ctx.winograd:
             gx, gw = winograd.backward(g, (*ctx.saved_tensors, *ctx.winograd_geometry))
-            gb = g.sum(axis=(0, 2, 3)) if need_b else None
+            gb = _bias_grad(g) if need_b else None
             return (gx[0] if ctx.unbatched and gx is not None else gx), gw, gb
         n, c, h, wd = ctx.x_shape
         G, geom = ctx.groups, ctx.geom
@@ -335,7 +343,7 @@ class ConvolutionTranspose(Function):
         core_h, core_w = ctx.core
         k = g.shape[1] // G * geom[0][0] * geom[0][1]
         gx = gw3 = None
-        gb = g.sum(axis=(0, 2, 3)) if need_b else None
+        gb = _bias_grad(g) if need_b else None
         if need_x and len(ctx.chunks) > 1:
             gx = xp.empty((n, cin, h, wd), dtype=g.dtype)
         for lo, hi in ctx.chunks:
