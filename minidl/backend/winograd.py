@@ -32,8 +32,10 @@ per position k = 4a + b of the 4x4 transformed tile. With T = N*th*tw tiles::
 Each backward stage is the transpose of a forward stage, so the gradients are exact (up to
 rounding). The GEMMs do 16*O*C*T multiply-adds where im2col does 9*O*C*4T: 2.25x fewer; the
 transforms move about 4x the input and output instead of im2col's 9x copy of the input. F(2x2,
-3x3) keeps float32 error at the level of direct convolution (its constants are 0, 1 and 1/2);
-larger tiles (F(4x4, 3x3), 4x fewer) lose digits and are not used.
+3x3) keeps float32 error at the level of direct convolution (its constants are 0, 1 and 1/2;
+measured against float64: 0.7-2.6e-6 on outputs of size ~5, as im2col's and torch's); larger tiles
+(F(4x4, 3x3), 4x fewer multiplications) have larger constants, lose more float32 digits (Lavin &
+Gray) and are not used.
 """
 
 from __future__ import annotations
