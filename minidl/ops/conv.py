@@ -43,6 +43,7 @@ the limit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,6 +109,7 @@ def _matmul_t(a: Any, b: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- conv2d
+@functools.lru_cache(maxsize=1024)  # pure, and asked again with the same geometry on every step
 def _live_taps(
     kernel: tuple[int, int], size: tuple[int, int], stride: tuple[int, int], padding: Pads, dilation: tuple[int, int]
 ) -> tuple[tuple[int, int, int, int], Pads] | None:
@@ -151,7 +153,8 @@ class Convolution(Function):
     def forward(ctx, x, w, b=None, *, stride, padding, dilation, groups):
         # taps that read only padding, at the kernel's edges, are cut off (with as much padding): a 3x3
         # convolution with padding 1 of a 1x1 input (ResNet's last stage at 32x32) is a 1x1 convolution
-        trim = _live_taps(w.shape[2:], x.shape[-2:], stride, padding, dilation)
+        trim = _live_taps(tuple(w.shape[2:]), tuple(x.shape[-2:]), tuple(stride), tuple(map(tuple, padding)),
+                          tuple(dilation))  # fmt: skip
         ctx.full_kernel = None
         if trim is not None:
             (i0, i1, j0, j1), padding = trim
