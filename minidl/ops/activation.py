@@ -130,11 +130,21 @@ class LogSoftmax(Function):
         return g - array_module(g).exp(out) * g.sum(axis=ctx.dim, keepdims=True)
 
 
-def relu(input: Tensor) -> Tensor:
-    """max(input, 0) elementwise (integer tensors stay integer, as torch)."""
+def _maybe_inplace(input: Tensor, inplace: bool, name: str, compute: Any) -> Tensor:
+    """``compute()``, or with ``inplace`` its result written into ``input`` (torch's ``inplace=True``:
+    the input tensor itself becomes the output; minidl.ops.inplace has the rules in a graph)."""
+    if not inplace:
+        return compute()
+    from minidl.ops.inplace import apply_inplace
+
+    return apply_inplace(input, name, compute)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(input, 0) elementwise (integer tensors stay integer, as torch); ``inplace``: into ``input``."""
     if not isinstance(input, Tensor):
         raise TypeError(f"relu(): argument 'input' must be Tensor, not {type(input).__name__}")
-    return ReLU.apply(input)
+    return _maybe_inplace(input, inplace, "relu_", lambda: ReLU.apply(input))
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -290,11 +300,12 @@ def erf(x):
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return LeakyReLU.apply(_float_input("leaky_relu", input), slope=negative_slope)
+    return _maybe_inplace(input, inplace, "leaky_relu_",
+                          lambda: LeakyReLU.apply(_float_input("leaky_relu", input), slope=negative_slope))  # fmt: skip
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return ELU.apply(_float_input("elu", input), alpha=alpha)
+    return _maybe_inplace(input, inplace, "elu_", lambda: ELU.apply(_float_input("elu", input), alpha=alpha))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -309,12 +320,13 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x)."""
-    return input * sigmoid(input)
+    return _maybe_inplace(input, inplace, "silu_", lambda: input * sigmoid(input))
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
-    return Hardtanh.apply(_float_input("hardtanh", input), lo=min_val, hi=max_val)
+    return _maybe_inplace(input, inplace, "hardtanh_",
+                          lambda: Hardtanh.apply(_float_input("hardtanh", input), lo=min_val, hi=max_val))  # fmt: skip
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)

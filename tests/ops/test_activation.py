@@ -222,3 +222,63 @@ def test_softmax_of_integer_without_dtype_raises(name: str) -> None:
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
 def test_rejects_non_tensor(name: str) -> None:
     raises_like_torch(lambda: getattr(md, name)([1.0]), lambda: getattr(torch, name)([1.0]), name)
+
+
+# ---------------------------------------------------------------------------- inplace=True, as torch
+_INPLACE = [
+    ("relu", lambda F, x: F.relu(x, inplace=True), lambda nn: nn.ReLU(inplace=True)),
+    ("leaky_relu", lambda F, x: F.leaky_relu(x, 0.2, inplace=True), lambda nn: nn.LeakyReLU(0.2, inplace=True)),
+    ("elu", lambda F, x: F.elu(x, 0.5, inplace=True), lambda nn: nn.ELU(0.5, inplace=True)),
+    ("relu6", lambda F, x: F.relu6(x, inplace=True), lambda nn: nn.ReLU6(inplace=True)),
+    ("hardtanh", lambda F, x: F.hardtanh(x, -0.5, 0.5, inplace=True), None),
+    ("silu", lambda F, x: F.silu(x, inplace=True), lambda nn: nn.SiLU(inplace=True)),
+]
+
+
+@pytest.mark.parametrize("name, functional, module", _INPLACE, ids=[c[0] for c in _INPLACE])
+def test_inplace_activations_write_into_their_input(name, functional, module):
+    import torch.nn as tnn
+    import torch.nn.functional as TF
+
+    import minidl.nn as mnn
+    import minidl.nn.functional as MF
+
+    data = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0, 7.0]])
+    makers = [(lambda F, x: functional(F, x))]
+    if module is not None:
+        makers.append(lambda F, x: (module(mnn) if F is MF else module(tnn))(x))
+    for make in makers:
+        mx, tx = md.tensor(data.copy()), torch.tensor(data.copy())
+        my, ty = make(MF, mx), make(TF, tx)
+        assert my is mx and ty is tx  # the input itself is the output
+        np.testing.assert_allclose(mx.numpy(), tx.numpy(), rtol=1e-12, atol=1e-12)
+        # a leaf that requires grad refuses, as torch
+        with pytest.raises(RuntimeError, match="leaf"):
+            make(MF, md.tensor(data.copy(), requires_grad=True))
+        with pytest.raises(RuntimeError, match="leaf"):
+            make(TF, torch.tensor(data.copy(), requires_grad=True))
+        # inside a graph: the intermediate takes the result and its history; gradients as torch's
+        ma, ta = md.tensor(data.copy(), requires_grad=True), torch.tensor(data.copy(), requires_grad=True)
+        mb, tb = ma * 3, ta * 3
+        mc, tc = make(MF, mb), make(TF, tb)
+        assert mc is mb
+        (mc * mc).sum().backward()
+        (tc * tc).sum().backward()
+        np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_inplace_relu_in_a_model_trains_like_out_of_place():
+    from minidl import nn
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+    grads = []
+    for inplace in (False, True):
+        md.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=inplace), nn.Conv2d(4, 2, 3))
+        inp = md.tensor(x)
+        net(inp).sum().backward()
+        assert np.array_equal(inp.numpy(), x)  # the conv's output was overwritten, not the input
+        grads.append([p.grad.numpy() for p in net.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)

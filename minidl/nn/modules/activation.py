@@ -1,7 +1,8 @@
 """Activation layers: thin Modules over :mod:`minidl.ops.activation` with torch's arguments.
 
-``inplace=True`` is accepted for compatibility (torchvision's models pass it); minidl
-computes out of place, which gives the same outputs and gradients.
+``inplace=True`` works as in torch: the input tensor itself becomes the output (a leaf that
+requires grad refuses, inside a graph the input takes the result and its history:
+:mod:`minidl.ops.inplace`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return A.relu(input)
+        return A.relu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -31,7 +32,7 @@ class ReLU6(ReLU):
     """min(max(x, 0), 6)."""
 
     def forward(self, input: Tensor) -> Tensor:
-        return A.hardtanh(input, 0.0, 6.0)
+        return A.hardtanh(input, 0.0, 6.0, self.inplace)
 
 
 class LeakyReLU(Module):
@@ -43,7 +44,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return A.leaky_relu(input, self.negative_slope)
+        return A.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -58,7 +59,7 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return A.elu(input, self.alpha)
+        return A.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -86,7 +87,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
-        return A.silu(input)
+        return A.silu(input, self.inplace)
 
 
 class Sigmoid(Module):
