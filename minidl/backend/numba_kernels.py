@@ -30,6 +30,8 @@ Each kernel computes what its reference computes (same shapes, same index conven
   0.31x ((3, 3) from (32, 64, 10, 10)): these are wired in. Not wired: adaptive avg backward (numpy's
   equal-bin gradient is a broadcast view, 10x cheaper than any copy; unequal bins 0.4-3x, noise) and
   adaptive max backward (0.7-1.0x of numpy's ``add.at`` at 0.1 ms);
+- ``sgd_step``: :class:`minidl.optim.SGD`'s update (momentum, dampening, Nesterov, weight decay,
+  maximize) in one pass, bit for bit;
 - ``batch_norm_train_forward``/``batch_norm_train_backward``/``batch_norm_affine``:
   :class:`minidl.ops.norm.BatchNorm`, per channel, the statistics summed in float64 (another
   order than numpy's: equal to rounding, not bit for bit).
@@ -69,6 +71,7 @@ __all__ = [
     "max_pool2d_forward",
     "relu_backward",
     "relu_forward",
+    "sgd_step",
     "supports",
     "supports_flat",
 ]
@@ -490,6 +493,47 @@ def relu_backward(g: np.ndarray, out: np.ndarray) -> np.ndarray:
     gx = np.empty_like(g, order="C")
     _relu_bwd(g.reshape(-1), out.reshape(-1), gx.reshape(-1))
     return gx
+
+
+# ---------------------------------------------------------------------------- SGD
+@njit(cache=True)
+def _sgd_step(p, g, buf, lr, mu, keep, wd, nesterov, maximize, first):  # pragma: no cover - compiled
+    # one pass of torch's SGD over flat arrays, in the numpy reference's operations and order (each rounded
+    # to the arrays' dtype: the scalars come in that dtype, and no fused multiply-add): bit for bit.
+    # keep = 1 - dampening; buf unused (any array) without momentum
+    use_wd, use_mu = wd != 0, mu != 0
+    for i in range(np.uint64(p.size)):
+        d = -g[i] if maximize else g[i]
+        if use_wd:
+            d = d + wd * p[i]
+        if use_mu:
+            if first:
+                b = d
+            else:
+                b = buf[i] * mu
+                b = b + keep * d
+            buf[i] = b
+            d = d + mu * b if nesterov else b
+        p[i] = p[i] - lr * d
+
+
+def sgd_step(p: np.ndarray, g: np.ndarray, buf: np.ndarray | None, lr: float, momentum: float, dampening: float,
+             weight_decay: float, nesterov: bool, maximize: bool) -> np.ndarray | None:  # fmt: skip
+    """:class:`minidl.optim.SGD`'s update of one parameter in one pass, in place, bit for bit.
+
+    ``p``, ``g``: C-contiguous arrays of one float dtype (:func:`supports_flat`); ``buf``: the momentum
+    buffer, None before the first step (then a new one is made and returned, as the reference's
+    ``d_p.copy()``). The numpy reference makes 6-9 passes and as many temporaries: in a training step
+    (2 cores, float32, momentum, Nesterov, weight decay) ResNet-18's 11.2M parameters took 14-21 ms,
+    now 5.2 ms; the course CNN's 1.6M, 2.1 -> 0.8 ms.
+    """
+    t = p.dtype.type
+    first = buf is None
+    if first:
+        buf = np.empty_like(p) if momentum != 0 else p[:0]
+    _sgd_step(p.reshape(-1), g.reshape(-1), buf.reshape(-1), t(lr), t(momentum), t(1 - dampening), t(weight_decay),
+              bool(nesterov), bool(maximize), first)  # fmt: skip
+    return buf if momentum != 0 else None
 
 
 # ---------------------------------------------------------------------------- avg-pool

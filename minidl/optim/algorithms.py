@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from minidl.backend import array_module
+from minidl.backend import array_module, numba_kernels_or_none
 from minidl.dtypes import get_default_dtype
 from minidl.optim.optimizer import Optimizer, required
 from minidl.tensor import Tensor
@@ -21,6 +21,14 @@ __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "NAdam", "RMSprop"]
 def _check(name: str, value: float, what: str) -> None:
     if value < 0.0:
         raise ValueError(f"Invalid {what}: {value}")
+
+
+_SGD_SCALARS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
+
+
+def _numbers(group: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    """Whether the group's hyper-parameters are plain Python numbers (not tensors or arrays)."""
+    return all(isinstance(group[k], (int, float)) for k in keys)
 
 
 class SGD(Optimizer):
@@ -43,6 +51,13 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))  # fmt: skip
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        nk = numba_kernels_or_none()
+        if nk is not None and nk.supports_flat(p._data, grad) and _numbers(group, _SGD_SCALARS):
+            # the same update in one numba pass (the lines below are its reference)
+            buf = nk.sgd_step(p._data, grad, state.get("momentum_buffer"), *(group[k] for k in _SGD_SCALARS))
+            if buf is not None:
+                state["momentum_buffer"] = buf
+            return
         d_p = -grad if group["maximize"] else grad
         wd, mu = group["weight_decay"], group["momentum"]
         if wd != 0:

@@ -232,3 +232,35 @@ def test_clip_grad_norm_and_value_like_torch():
     pm[0].grad = md.tensor([-2.0, 0.5, 3.0])
     nn.utils.clip_grad_value_(pm, 1.0)
     assert pm[0].grad.tolist() == [-1.0, 0.5, 1.0]
+
+
+# ---------------------------------------------------------------------------- SGD's numba kernel
+@given(lr=st.sampled_from([0.0, 0.01, 0.3]), momentum=st.sampled_from([0.0, 0.5, 0.9]),
+       dampening=st.sampled_from([0.0, 0.3]), wd=st.sampled_from([0.0, 1e-4, 0.1]), nesterov=st.booleans(),
+       maximize=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 1000))  # fmt: skip
+def test_sgd_kernel_gives_the_numpy_reference_bits(lr, momentum, dampening, wd, nesterov, maximize, dtype, seed):
+    """The one-pass numba update and the numpy lines beside it: the same bits after several steps (the state's
+    momentum buffer too), float32 and float64; a strided gradient takes the numpy lines."""
+    from tests.helpers import numba_path
+
+    if nesterov and (momentum == 0 or dampening != 0):
+        nesterov = False
+    kw = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=wd, nesterov=nesterov, maximize=maximize)
+    rng = np.random.default_rng(seed)
+    start = rng.standard_normal((6, 5)).astype(dtype)
+    grads = [rng.standard_normal((6, 10)).astype(dtype) for _ in range(4)]
+    results = []
+    for enabled in (False, True):
+        with numba_path(enabled):
+            p = md.tensor(start.copy(), requires_grad=True)
+            opt = optim.SGD([p], **kw)
+            for i, g in enumerate(grads):
+                gi = g[:, ::2] if i == 2 else np.ascontiguousarray(g[:, ::2])  # step 3: a strided gradient
+                p.grad = md.tensor(gi) if i != 2 else md.Tensor._make(gi)
+                opt.step()
+            buf = opt.state[p].get("momentum_buffer")
+            results.append((p.detach().numpy().copy(), None if buf is None else np.array(buf)))
+    (p0, b0), (p1, b1) = results
+    assert p1.dtype == dtype
+    np.testing.assert_array_equal(p1, p0)
+    assert (b0 is None) == (b1 is None) and (b0 is None or np.array_equal(b0, b1))
