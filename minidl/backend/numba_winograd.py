@@ -24,30 +24,21 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from minidl.backend.winograd import stack
+from minidl.backend.winograd import overlap, stack
 
 __all__ = ["input_adjoint", "input_transform", "output_adjoint", "output_transform"]
 
 
 @njit(cache=True)
-def _overlap(size, before, span):  # pragma: no cover - compiled
-    # input rows [lo, hi) landing in padded rows [0, span) (minidl.backend.winograd._overlap)
-    lo = min(size, max(0, -before))
-    return lo, max(lo, min(size, span - before))
-
-
-@njit(cache=True)
-def _input_transform(x, v, top, left, th, tw):  # pragma: no cover - compiled
+def _input_transform(x, v, top, left, th, tw, i0, i1, j0, j1):  # pragma: no cover - compiled
     # x (N, C, H, W) -> v (16, >= C*T) holding V[k, c, t] at v[k, c*T + t], T = N*th*tw;
-    # tile (ty, tx) reads input rows 2ty-top.., columns 2tx-left.. (top, left < 0: cropped)
+    # tile (ty, tx) reads input rows 2ty-top.., columns 2tx-left.. (top, left < 0: cropped); the tiles
+    # reach input rows [i0, i1) and columns [j0, j1) (the wrapper's _reach)
     n_, c_, h, w = x.shape
     t_ = n_ * th * tw
     ph, pw = 2 * th + 2, 2 * tw + 2
     pad = np.zeros((ph, pw), dtype=x.dtype)  # borders stay 0: only the interior is overwritten
     q = np.empty((4, pw), dtype=x.dtype)
-    # the part of the input inside the tiles' reach (a bottom/right pad of 0 may leave cells unread)
-    i0, i1 = _overlap(h, top, ph)
-    j0, j1 = _overlap(w, left, pw)
     xf, padf = x.reshape(-1), pad.reshape(-1)
     run = np.uint64(max(0, j1 - j0))  # a row's cells to copy; unsigned offsets: no wraparound checks, vectorised
     for c in range(c_):
@@ -77,7 +68,7 @@ def _input_transform(x, v, top, left, th, tw):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _input_adjoint(dv, dx, top, left, th, tw):  # pragma: no cover - compiled
+def _input_adjoint(dv, dx, top, left, th, tw, i0, i1, j0, j1):  # pragma: no cover - compiled
     # dv (16, >= C*T) holding dV[k, c, t] at dv[k, c*T + t] -> dx (N, C, H, W):
     # each tile's B dV B^T added onto its 4x4 input window (windows overlap)
     n_, c_, h, w = dx.shape
@@ -85,8 +76,6 @@ def _input_adjoint(dv, dx, top, left, th, tw):  # pragma: no cover - compiled
     ph, pw = 2 * th + 2, 2 * tw + 2
     acc = np.empty((ph, pw), dtype=dx.dtype)
     dq = np.empty((4, pw), dtype=dx.dtype)
-    i0, i1 = _overlap(h, top, ph)
-    j0, j1 = _overlap(w, left, pw)
     zero = dx.dtype.type(0)
     for c in range(c_):
         for n in range(n_):
@@ -204,6 +193,11 @@ def _blocks(a3: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(a3, shape=(k, r * c), strides=(a3.strides[0], a3.itemsize))
 
 
+def _reach(shape: tuple[int, ...], top: int, left: int, tiles: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(i0, i1, j0, j1): the input rows and columns the tiles read (:func:`minidl.backend.winograd.overlap`)."""
+    return (*overlap(shape[2], top, 2 * tiles[0] + 2), *overlap(shape[3], left, 2 * tiles[1] + 2))
+
+
 def _out_blocks(a3: np.ndarray) -> np.ndarray:
     """:func:`_blocks` of an array the kernel writes into: it must not be a copy."""
     blocks = _blocks(a3)
@@ -218,7 +212,7 @@ def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int],
     n, c = x.shape[:2]
     th, tw = tiles
     v = stack(16, c, n * th * tw, x.dtype) if out is None else out
-    _input_transform(np.ascontiguousarray(x), _out_blocks(v), top, left, th, tw)
+    _input_transform(np.ascontiguousarray(x), _out_blocks(v), top, left, th, tw, *_reach(x.shape, top, left, tiles))
     return v
 
 
@@ -226,7 +220,7 @@ def input_adjoint(dv: np.ndarray, input_shape: tuple[int, int, int, int], top: i
                   tiles: tuple[int, int]) -> np.ndarray:  # fmt: skip
     """dV (16, C, T) -> dx (N, C, H, W); see :func:`minidl.backend.winograd.input_adjoint`."""
     dx = np.empty(input_shape, dtype=dv.dtype)
-    _input_adjoint(_blocks(dv), dx, top, left, *tiles)
+    _input_adjoint(_blocks(dv), dx, top, left, *tiles, *_reach(input_shape, top, left, tiles))
     return dx
 
 

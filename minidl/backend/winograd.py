@@ -57,6 +57,7 @@ __all__ = [
     "kernel_blocks",
     "output_adjoint",
     "output_transform",
+    "overlap",
     "stack",
     "tiles_for",
     "use_winograd",
@@ -255,7 +256,7 @@ def _apply(mat: np.ndarray, a: Any, axis: int) -> Any:
     return xp.moveaxis(xp.tensordot(m, a, axes=([1], [axis])), 0, axis)
 
 
-def _overlap(size: int, before: int, span: int) -> tuple[int, int]:
+def overlap(size: int, before: int, span: int) -> tuple[int, int]:
     """Input rows [lo, hi) that land in padded rows [0, span) when ``before`` rows are added in front
     (a negative ``before`` crops the first -before rows instead)."""
     lo = min(size, max(0, -before))
@@ -276,7 +277,7 @@ def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: An
     n, c, h, w = x.shape
     th, tw = tiles
     xpad = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
-    (r0, r1), (c0, c1) = _overlap(h, top, 2 * th + 2), _overlap(w, left, 2 * tw + 2)
+    (r0, r1), (c0, c1) = overlap(h, top, 2 * th + 2), overlap(w, left, 2 * tw + 2)
     xpad[:, :, top + r0 : top + r1, left + c0 : left + c1] = x[:, :, r0:r1, c0:c1]
     d = _tiles_view(xpad, th, tw, 4)  # (N, C, th, tw, 4, 4)
     v = _apply(B_T, _apply(B_T, d, 4), 5)  # B^T d B
@@ -306,7 +307,7 @@ def input_adjoint(dv: Any, input_shape: tuple[int, int, int, int], top: int, lef
         for j in range(4):
             acc[:, :, i : i + 2 * th : 2, j : j + 2 * tw : 2] += d[..., i, j]
     dx = xp.zeros(input_shape, dtype=dv.dtype)  # cells no tile reaches get no gradient
-    (r0, r1), (c0, c1) = _overlap(h, top, 2 * th + 2), _overlap(w, left, 2 * tw + 2)
+    (r0, r1), (c0, c1) = overlap(h, top, 2 * th + 2), overlap(w, left, 2 * tw + 2)
     dx[:, :, r0:r1, c0:c1] = acc[:, :, top + r0 : top + r1, left + c0 : left + c1]
     return dx
 
