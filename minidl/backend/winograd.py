@@ -5,6 +5,12 @@ four tile transforms for float numpy arrays when the numba path is on. Used by
 :mod:`minidl.ops.conv` for stride 1, dilation 1 and one group (:func:`applies`): 3x3 kernels, and
 larger kernels cut into 3x3 blocks (:func:`forward`; 5x5 and 7x7 gain 1.56x and 1.36x).
 
+Switching it, e.g. to compare with im2col (``MINIDL_WINOGRAD=0`` starts with it off)::
+
+    from minidl.backend import winograd
+    winograd.use_winograd(False)      # every convolution on im2col
+    winograd.winograd_enabled()       # False; True again after use_winograd(True) (needs numba)
+
 The idea (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). Cut the output
 into 2x2 tiles; tile (ty, tx) of sample n needs the 4x4 input window ``d`` starting at padded
 position (2ty, 2tx). In one dimension, two outputs of a 3-tap filter ``g`` over 4 inputs take 4
@@ -86,7 +92,7 @@ _wanted = [os.environ.get("MINIDL_WINOGRAD", "1").strip() != "0"]
 
 
 def use_winograd(enabled: bool = True) -> None:
-    """Turn the Winograd path of 3x3 stride-1 convolutions on or off (``MINIDL_WINOGRAD=0`` starts off)."""
+    """Turn the Winograd path of stride-1 convolutions on or off (``MINIDL_WINOGRAD=0`` starts off)."""
     _wanted[0] = bool(enabled)
 
 
