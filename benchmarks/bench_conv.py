@@ -177,18 +177,19 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         np.matmul(g3, cols.transpose(0, 2, 1))
         np.matmul(w3.transpose(0, 2, 1), g3)
 
-    path = "winograd" if winograd.applies(x, (case.o, case.c // case.groups, case.k, case.k), (case.stride,) * 2,
-                                          (case.dilation,) * 2, case.groups, (oh, oh)) else "im2col"  # fmt: skip
+    tile = winograd.plan(x, (case.o, case.c // case.groups, case.k, case.k), (case.stride,) * 2,
+                         (case.dilation,) * 2, case.groups, (oh, oh))  # fmt: skip
+    path = f"winograd F{tile}" if tile else "im2col"
     floor_fwd, floor_fwdbwd = im2col_fwd, im2col_fwdbwd
     gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
-    if path == "winograd":
-        tiles = winograd.tiles_for(oh, oh)
+    if tile:
+        tiles, blocks = winograd.tiles_for(oh, oh, tile), (tile + 2) ** 2
         t = batch * tiles[0] * tiles[1]
         kc = case.c * np.prod(winograd.kernel_blocks(case.k, case.k))  # the GEMMs' inner dimension, B*C
-        u = rng.standard_normal((16, case.o, kc)).astype(np.float32)
-        v = winograd.stack(16, kc, t, np.float32)
+        u = rng.standard_normal((blocks, case.o, kc)).astype(np.float32)
+        v = winograd.stack(blocks, kc, t, np.float32)
         v[...] = rng.standard_normal(v.shape)
-        m, dm, dv = (winograd.stack(16, *shape, np.float32) for shape in ((case.o, t), (case.o, t), (kc, t)))
+        m, dm, dv = (winograd.stack(blocks, *shape, np.float32) for shape in ((case.o, t), (case.o, t), (kc, t)))
         dm[...] = rng.standard_normal(dm.shape)
 
         def floor_fwd() -> None:
@@ -199,7 +200,7 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
             np.matmul(dm, v.transpose(0, 2, 1))
             np.matmul(u.transpose(0, 2, 1), dm, out=dv)
 
-        gemm_flop = 2.0 * 16 * case.o * kc * t
+        gemm_flop = 2.0 * blocks * case.o * kc * t
 
     times = {
         "minidl_fwd": median_time(m_fwd, repeats), "torch_fwd": median_time(t_fwd, repeats),
@@ -207,7 +208,7 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         "minidl_fwdbwd": median_time(m_fwdbwd, repeats), "torch_fwdbwd": median_time(t_fwdbwd, repeats),
         "floor_fwdbwd": median_time(floor_fwdbwd, repeats),
     }  # fmt: skip
-    if path == "winograd":
+    if tile:
         times["im2col_floor_fwdbwd"] = median_time(im2col_fwdbwd, repeats)
     row: dict[str, Any] = {"layer": case.name, **asdict(case), "batch": batch, "out_size": oh, "path": path,
                            "gemm": {"G": G, "O/G": og, "K": K, "L": L}}  # fmt: skip

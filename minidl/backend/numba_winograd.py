@@ -21,12 +21,37 @@ output cells, so they could run in parallel. Compiled code is cached on disk.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
 from minidl.backend.winograd import overlap, stack
 
 __all__ = ["input_adjoint", "input_transform", "output_adjoint", "output_transform"]
+
+
+@njit(cache=True, inline="always")
+def _copy_rows(src, dst, s0, s_step, d0, d_step, rows, run):  # pragma: no cover - compiled
+    # copy `rows` runs of `run` cells from flat src (first at s0, then every s_step) into flat dst (d0, d_step);
+    # unsigned offsets: no wraparound checks, so the inner loop vectorises
+    if run <= 0:
+        return
+    n = np.uint64(run)
+    for i in range(rows):
+        s = np.uint64(s0 + i * s_step)
+        d = np.uint64(d0 + i * d_step)
+        for j in range(n):
+            dst[d + j] = src[s + j]
+
+
+@njit(cache=True, inline="always")
+def _band_buffers(x, m, th, tw):  # pragma: no cover - compiled
+    # scratch for one (image, channel) plane: the zero-padded plane (borders stay 0, only the interior is
+    # overwritten), its flat view, and one band of m + 2 rows after B^T
+    pw = m * tw + 2
+    pad = np.zeros((m * th + 2, pw), dtype=x.dtype)
+    return pad, pad.reshape(-1), np.empty((m + 2, pw), dtype=x.dtype), pw
 
 
 @njit(cache=True)
@@ -36,18 +61,11 @@ def _input_transform(x, v, top, left, th, tw, i0, i1, j0, j1):  # pragma: no cov
     # reach input rows [i0, i1) and columns [j0, j1) (the wrapper's _reach)
     n_, c_, h, w = x.shape
     t_ = n_ * th * tw
-    ph, pw = 2 * th + 2, 2 * tw + 2
-    pad = np.zeros((ph, pw), dtype=x.dtype)  # borders stay 0: only the interior is overwritten
-    q = np.empty((4, pw), dtype=x.dtype)
-    xf, padf = x.reshape(-1), pad.reshape(-1)
-    run = np.uint64(max(0, j1 - j0))  # a row's cells to copy; unsigned offsets: no wraparound checks, vectorised
+    pad, padf, q, pw = _band_buffers(x, 2, th, tw)
+    xf = x.reshape(-1)
     for c in range(c_):
         for n in range(n_):
-            for i in range(i0, i1):
-                src = np.uint64(((n * c_ + c) * h + i) * w + j0)
-                dst = np.uint64((top + i) * pw + left + j0)
-                for j in range(run):
-                    padf[dst + j] = xf[src + j]
+            _copy_rows(xf, padf, ((n * c_ + c) * h + i0) * w + j0, w, (top + i0) * pw + left + j0, pw, i1 - i0, j1 - j0)
             for ty in range(th):
                 r = 2 * ty
                 for j in range(pw):  # B^T across the band's four rows
@@ -184,6 +202,262 @@ def _output_adjoint(g, dm, th, tw):  # pragma: no cover - compiled
                     t += 1
 
 
+# ------------------------------------------------------------------------------------- F(4x4, 3x3)
+# The same four passes for 4x4 output tiles of 6x6 windows (36 streams). Their matrices'
+# (minidl.backend.winograd.F4) rows are written out in the four 1-D transforms below; the constants
+# come in as ``k`` in the arrays' dtype (a float literal would turn float32 arithmetic into float64).
+
+#: tiles the F(4x4) output-side kernels transform at once (their scratch stays in the L1 cache)
+_CHUNK = 64
+
+
+@njit(cache=True, inline="always")
+def _bt6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
+    # B^T (6, 6) times (d0..d5)
+    h, h3, h5, two = k[0], k[1], k[2], k[3]
+    return (
+        d0 - h3 * d1 - two * d2 + h3 * d3 + d4,
+        d1 - h5 * d2 + h * d3 + d4,
+        -d1 + h * d2 + h5 * d3 + d4,
+        -two * d1 - d2 + two * d3 + d4,
+        h * d1 - d2 - h * d3 + d4,
+        d1 - h3 * d2 - two * d3 + h3 * d4 + d5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _b6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
+    # B (6, 6) times (d0..d5): the adjoint of _bt6
+    h, h3, h5, two = k[0], k[1], k[2], k[3]
+    return (
+        d0,
+        -h3 * d0 + d1 - d2 - two * d3 + h * d4 + d5,
+        -two * d0 - h5 * d1 + h * d2 - d3 - d4 - h3 * d5,
+        h3 * d0 + h * d1 + h5 * d2 + two * d3 - h * d4 - two * d5,
+        d0 + d1 + d2 + d3 + d4 + h3 * d5,
+        d5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _at6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
+    # A^T (4, 6) times (d0..d5)
+    h, two, q, four, e, eight = k[0], k[3], k[4], k[5], k[6], k[7]
+    return (
+        d0 + d1 + d2 + d3 + d4,
+        -d1 + d2 + h * d3 - two * d4,
+        d1 + d2 + q * d3 + four * d4,
+        -d1 + d2 + e * d3 - eight * d4 + d5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _a4(d0, d1, d2, d3, k):  # pragma: no cover - compiled
+    # A (6, 4) times (d0..d3): the adjoint of _at6
+    h, two, q, four, e, eight = k[0], k[3], k[4], k[5], k[6], k[7]
+    return (
+        d0,
+        d0 - d1 + d2 - d3,
+        d0 + d1 + d2 + d3,
+        d0 + h * d1 + q * d2 + e * d3,
+        d0 - two * d1 + four * d2 - eight * d3,
+        d3,
+    )
+
+
+@njit(cache=True, inline="always")
+def _streams6(flat, start, stride, size):  # pragma: no cover - compiled
+    # six 1-D views of ``size`` cells, at flat[start + j*stride] for j < 6: loops over slices like these
+    # vectorise where computed flat indices (wraparound checks) did not (measured 7x)
+    return (
+        flat[start : start + size],
+        flat[start + stride : start + stride + size],
+        flat[start + 2 * stride : start + 2 * stride + size],
+        flat[start + 3 * stride : start + 3 * stride + size],
+        flat[start + 4 * stride : start + 4 * stride + size],
+        flat[start + 5 * stride : start + 5 * stride + size],
+    )
+
+
+@njit(cache=True)
+def _input_transform4(x, v, top, left, th, tw, i0, i1, j0, j1, k):  # pragma: no cover - compiled
+    # as _input_transform: x (N, C, H, W) -> v (36, >= C*T), V[6a + b, c, t] = (B^T d B)[a, b] of the
+    # 6x6 window at padded rows 4ty.., columns 4tx..
+    n_, c_, h, w = x.shape
+    t_ = n_ * th * tw
+    pad, padf, q, pw = _band_buffers(x, 4, th, tw)
+    xf = x.reshape(-1)
+    for c in range(c_):
+        for n in range(n_):
+            _copy_rows(xf, padf, ((n * c_ + c) * h + i0) * w + j0, w, (top + i0) * pw + left + j0, pw, i1 - i0, j1 - j0)
+            for ty in range(th):
+                r = 4 * ty
+                for j in range(pw):  # B^T down the band's six rows
+                    b0, b1, b2, b3, b4, b5 = _bt6(
+                        pad[r, j], pad[r + 1, j], pad[r + 2, j], pad[r + 3, j], pad[r + 4, j], pad[r + 5, j], k
+                    )
+                    q[0, j], q[1, j], q[2, j], q[3, j], q[4, j], q[5, j] = b0, b1, b2, b3, b4, b5
+                t0 = c * t_ + (n * th + ty) * tw
+                for a in range(6):  # B across each tile's six columns
+                    kk = 6 * a
+                    for tx in range(tw):
+                        j = 4 * tx
+                        b0, b1, b2, b3, b4, b5 = _bt6(
+                            q[a, j], q[a, j + 1], q[a, j + 2], q[a, j + 3], q[a, j + 4], q[a, j + 5], k
+                        )
+                        t = t0 + tx
+                        v[kk, t], v[kk + 1, t], v[kk + 2, t] = b0, b1, b2
+                        v[kk + 3, t], v[kk + 4, t], v[kk + 5, t] = b3, b4, b5
+
+
+@njit(cache=True)
+def _input_adjoint4(dv, step, dx, top, left, th, tw, i0, i1, j0, j1, k):  # pragma: no cover - compiled
+    # as _input_adjoint: dV[6a + b, c, t] at dv[(6a + b)*step + c*T + t] -> dx (N, C, H, W), each tile's
+    # B dV B^T added onto its 6x6 window. Per channel, in chunks of _CHUNK tiles: B^T's adjoint along the
+    # rows and then the columns of all the chunk's tiles at once (contiguous, vectorised), then the
+    # 36 values of each tile added onto the channel's N zero-bordered planes.
+    n_, c_, h, w = dx.shape
+    t_ = n_ * th * tw
+    ph, pw = 4 * th + 2, 4 * tw + 2
+    acc = np.empty((n_, ph, pw), dtype=dx.dtype)
+    s = np.empty((6, 6, _CHUNK), dtype=dx.dtype)
+    r = np.empty((36, _CHUNK), dtype=dx.dtype)
+    zero = dx.dtype.type(0)
+    for c in range(c_):
+        acc[:, :, :] = zero
+        n = ty = tx = 0
+        for t0 in range(0, t_, _CHUNK):
+            size = min(_CHUNK, t_ - t0)
+            base = c * t_ + t0
+            for a in range(6):  # B across each tile row a: s[a, j]
+                d0, d1, d2, d3, d4, d5 = _streams6(dv, 6 * a * step + base, step, size)
+                s0, s1, s2, s3, s4, s5 = s[a, 0], s[a, 1], s[a, 2], s[a, 3], s[a, 4], s[a, 5]
+                for i in range(size):
+                    s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _b6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+            for j in range(6):  # B down each column j: r[6i + j]
+                d0, d1, d2, d3, d4, d5 = s[0, j], s[1, j], s[2, j], s[3, j], s[4, j], s[5, j]
+                r0, r1, r2, r3, r4, r5 = r[j], r[6 + j], r[12 + j], r[18 + j], r[24 + j], r[30 + j]
+                for i in range(size):
+                    r0[i], r1[i], r2[i], r3[i], r4[i], r5[i] = _b6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+            for i in range(size):  # onto the windows
+                y0, x0 = 4 * ty, 4 * tx
+                for a in range(6):
+                    for j in range(6):
+                        acc[n, y0 + a, x0 + j] += r[6 * a + j, i]
+                tx += 1
+                if tx == tw:
+                    tx = 0
+                    ty += 1
+                    if ty == th:
+                        ty = 0
+                        n += 1
+        for n in range(n_):  # cells no tile reaches get no gradient
+            for i in range(h):
+                for j in range(w):
+                    dx[n, c, i, j] = acc[n, top + i, left + j] if i0 <= i < i1 and j0 <= j < j1 else zero
+
+
+@njit(cache=True)
+def _output_transform4(m, step, bias, y, th, tw, k):  # pragma: no cover - compiled
+    # as _output_transform: M[6a + b, o, t] at m[(6a + b)*step + o*T + t] -> y (N, O, oh, ow) = A^T M A + bias,
+    # tile (ty, tx) writing output rows 4ty.., columns 4tx.. (those inside the output). Per channel, a few
+    # bands of tiles (a band: one ty of one sample, its tw tiles) at a time: A^T down the columns and then
+    # across the rows of all their tiles at once (contiguous, vectorised) into the bands' output rows,
+    # then each output row copied out whole.
+    n_, o_, oh, ow = y.shape
+    bands, per = n_ * th, max(1, _CHUNK // tw)  # bands per channel, per pass
+    size_max = per * tw
+    yf = y.reshape(-1)
+    s = np.empty((4, 6, size_max), dtype=y.dtype)
+    rows_out = np.empty((4, 4 * size_max), dtype=y.dtype)  # row r of tile i: rows_out[r, 4i : 4i + 4]
+    u1, u2, u3, u4, uow = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(ow)
+    for o in range(o_):
+        b = bias[o]
+        for band0 in range(0, bands, per):
+            nb = min(per, bands - band0)
+            size = nb * tw
+            base = o * bands * tw + band0 * tw
+            for col in range(6):  # A^T down each column: s[row, col]
+                d0, d1, d2, d3, d4, d5 = _streams6(m, col * step + base, 6 * step, size)
+                s0, s1, s2, s3 = s[0, col], s[1, col], s[2, col], s[3, col]
+                for i in range(size):
+                    s0[i], s1[i], s2[i], s3[i] = _at6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+            for row in range(4):  # A across each row, the tiles' four outputs side by side
+                d0, d1, d2, d3, d4, d5 = s[row, 0], s[row, 1], s[row, 2], s[row, 3], s[row, 4], s[row, 5]
+                out = rows_out[row]
+                for i in range(np.uint64(size)):  # unsigned: no wraparound checks
+                    y0, y1, y2, y3 = _at6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+                    e = u4 * i
+                    out[e], out[e + u1], out[e + u2], out[e + u3] = y0 + b, y1 + b, y2 + b, y3 + b
+            n, ty = divmod(band0, th)
+            for j in range(nb):  # the bands' rows inside the output, cut to ow
+                for row in range(min(4, oh - 4 * ty)):
+                    dst, src = np.uint64(((n * o_ + o) * oh + 4 * ty + row) * ow), np.uint64(4 * j * tw)
+                    out = rows_out[row]
+                    for x in range(uow):
+                        yf[dst + x] = out[src + x]
+                ty += 1
+                if ty == th:
+                    ty, n = 0, n + 1
+
+
+@njit(cache=True)
+def _output_adjoint4(g, dm, step, th, tw, k):  # pragma: no cover - compiled
+    # as _output_adjoint: g (N, O, oh, ow) -> dM[6a + b, o, t] at dm[(6a + b)*step + o*T + t], each tile's
+    # A g A^T, cells past the output read as 0. Per channel, a few bands of tiles at a time: their rows
+    # of g copied in whole (zeros past the output), then A across the rows and down the columns of all
+    # their tiles at once (vectorised).
+    n_, o_, oh, ow = g.shape
+    bands, per = n_ * th, max(1, _CHUNK // tw)
+    size_max = per * tw
+    gf = g.reshape(-1)
+    zero = g.dtype.type(0)
+    rows_in = np.empty((4, 4 * size_max), dtype=g.dtype)  # row r of tile i: rows_in[r, 4i : 4i + 4]
+    u1, u2, u3, u4, uow, uw4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(ow), np.uint64(4 * tw)
+    s = np.empty((4, 6, size_max), dtype=g.dtype)
+    for o in range(o_):
+        for band0 in range(0, bands, per):
+            nb = min(per, bands - band0)
+            size = nb * tw
+            base = o * bands * tw + band0 * tw
+            n, ty = divmod(band0, th)
+            for j in range(nb):
+                for row in range(4):
+                    dst, inside = rows_in[row], 4 * ty + row < oh
+                    d, src = np.uint64(4 * j * tw), np.uint64(((n * o_ + o) * oh + 4 * ty + row) * ow)
+                    for x in range(uw4):
+                        dst[d + x] = gf[src + x] if inside and x < uow else zero
+                ty += 1
+                if ty == th:
+                    ty, n = 0, n + 1
+            for row in range(4):  # A across each row: s[row, col]
+                src = rows_in[row]
+                s0, s1, s2, s3, s4, s5 = s[row, 0], s[row, 1], s[row, 2], s[row, 3], s[row, 4], s[row, 5]
+                for i in range(np.uint64(size)):
+                    e = u4 * i
+                    s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _a4(src[e], src[e + u1], src[e + u2], src[e + u3], k)
+            for col in range(6):  # A down each column
+                d0, d1, d2, d3 = s[0, col], s[1, col], s[2, col], s[3, col]
+                s0, s1, s2, s3, s4, s5 = _streams6(dm, col * step + base, 6 * step, size)
+                for i in range(size):
+                    s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _a4(d0[i], d1[i], d2[i], d3[i], k)
+
+
+def _flat(a3: np.ndarray) -> tuple[np.ndarray, int]:
+    """A (k, rows, cols) stack of C-contiguous blocks as (a 1-D contiguous view from block 0 on, the step
+    between blocks in elements): block j's cell i is ``flat[j*step + i]`` (unit stride: the kernels vectorise)."""
+    blocks = _blocks(a3)
+    k, size = blocks.shape
+    step = blocks.strides[0] // blocks.itemsize
+    flat = np.lib.stride_tricks.as_strided(blocks, shape=((k - 1) * step + size,), strides=(blocks.itemsize,))
+    return flat, step
+
+
+def _constants(dtype: np.dtype) -> tuple[Any, ...]:
+    """The F(4x4) kernels' ``k``: 1/2, 3/2, 5/2, 2, 1/4, 4, 1/8, 8 as scalars of ``dtype``."""
+    return tuple(dtype.type(v) for v in (0.5, 1.5, 2.5, 2.0, 0.25, 4.0, 0.125, 8.0))
+
+
 def _blocks(a3: np.ndarray) -> np.ndarray:
     """The (k, rows*cols) 2-D view of a (k, rows, cols) array whose blocks are C-contiguous (copied if not:
     only inputs may be; an output's copy would be lost). Strides of length-1 dims do not matter."""
@@ -193,9 +467,11 @@ def _blocks(a3: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(a3, shape=(k, r * c), strides=(a3.strides[0], a3.itemsize))
 
 
-def _reach(shape: tuple[int, ...], top: int, left: int, tiles: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(i0, i1, j0, j1): the input rows and columns the tiles read (:func:`minidl.backend.winograd.overlap`)."""
-    return (*overlap(shape[2], top, 2 * tiles[0] + 2), *overlap(shape[3], left, 2 * tiles[1] + 2))
+def _reach(shape: tuple[int, ...], top: int, left: int, tiles: tuple[int, int],
+           m: int = 2) -> tuple[int, int, int, int]:  # fmt: skip
+    """(i0, i1, j0, j1): the input rows and columns the tiles of side m read
+    (:func:`minidl.backend.winograd.overlap`)."""
+    return (*overlap(shape[2], top, m * tiles[0] + 2), *overlap(shape[3], left, m * tiles[1] + 2))
 
 
 def _out_blocks(a3: np.ndarray) -> np.ndarray:
@@ -207,36 +483,51 @@ def _out_blocks(a3: np.ndarray) -> np.ndarray:
 
 
 def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int],
-                    out: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
-    """x (N, C, H, W) -> V (16, C, N*th*tw); see :func:`minidl.backend.winograd.input_transform`."""
+                    out: np.ndarray | None = None, m: int = 2) -> np.ndarray:  # fmt: skip
+    """x (N, C, H, W) -> V (n*n, C, N*th*tw); see :func:`minidl.backend.winograd.input_transform`."""
     n, c = x.shape[:2]
     th, tw = tiles
-    v = stack(16, c, n * th * tw, x.dtype) if out is None else out
-    _input_transform(np.ascontiguousarray(x), _out_blocks(v), top, left, th, tw, *_reach(x.shape, top, left, tiles))
+    v = stack((m + 2) ** 2, c, n * th * tw, x.dtype) if out is None else out
+    args = (np.ascontiguousarray(x), _out_blocks(v), top, left, th, tw, *_reach(x.shape, top, left, tiles, m))
+    if m == 2:
+        _input_transform(*args)
+    else:
+        _input_transform4(*args, _constants(x.dtype))
     return v
 
 
 def input_adjoint(dv: np.ndarray, input_shape: tuple[int, int, int, int], top: int, left: int,
-                  tiles: tuple[int, int]) -> np.ndarray:  # fmt: skip
-    """dV (16, C, T) -> dx (N, C, H, W); see :func:`minidl.backend.winograd.input_adjoint`."""
+                  tiles: tuple[int, int], m: int = 2) -> np.ndarray:  # fmt: skip
+    """dV (n*n, C, T) -> dx (N, C, H, W); see :func:`minidl.backend.winograd.input_adjoint`."""
     dx = np.empty(input_shape, dtype=dv.dtype)
-    _input_adjoint(_blocks(dv), dx, top, left, *tiles, *_reach(input_shape, top, left, tiles))
+    args = (_blocks(dv), dx, top, left, *tiles, *_reach(input_shape, top, left, tiles, m))
+    if m == 2:
+        _input_adjoint(*args)
+    else:
+        _input_adjoint4(*_flat(dv), *args[1:], _constants(dx.dtype))
     return dx
 
 
-def output_transform(m: np.ndarray, bias: np.ndarray | None, out_shape: tuple[int, int, int, int],
-                     tiles: tuple[int, int]) -> np.ndarray:  # fmt: skip
-    """M (16, O, T) -> y (N, O, oh, ow); see :func:`minidl.backend.winograd.output_transform`."""
-    y = np.empty(out_shape, dtype=m.dtype)
-    b = np.zeros(out_shape[1], dtype=m.dtype) if bias is None else np.ascontiguousarray(bias, dtype=m.dtype)
-    _output_transform(_blocks(m), b, y, *tiles)
+def output_transform(prod: np.ndarray, bias: np.ndarray | None, out_shape: tuple[int, int, int, int],
+                     tiles: tuple[int, int], m: int = 2) -> np.ndarray:  # fmt: skip
+    """M (n*n, O, T) -> y (N, O, oh, ow); see :func:`minidl.backend.winograd.output_transform`."""
+    y = np.empty(out_shape, dtype=prod.dtype)
+    b = np.zeros(out_shape[1], dtype=prod.dtype) if bias is None else np.ascontiguousarray(bias, dtype=prod.dtype)
+    if m == 2:
+        _output_transform(_blocks(prod), b, y, *tiles)
+    else:
+        _output_transform4(*_flat(prod), b, y, *tiles, _constants(y.dtype))
     return y
 
 
-def output_adjoint(g: np.ndarray, tiles: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
-    """g (N, O, oh, ow) -> dM (16, O, T); see :func:`minidl.backend.winograd.output_adjoint`."""
+def output_adjoint(g: np.ndarray, tiles: tuple[int, int], out: np.ndarray | None = None, m: int = 2) -> np.ndarray:
+    """g (N, O, oh, ow) -> dM (n*n, O, T); see :func:`minidl.backend.winograd.output_adjoint`."""
     n, o = g.shape[:2]
     th, tw = tiles
-    dm = stack(16, o, n * th * tw, g.dtype) if out is None else out
-    _output_adjoint(np.ascontiguousarray(g), _out_blocks(dm), th, tw)
+    dm = stack((m + 2) ** 2, o, n * th * tw, g.dtype) if out is None else out
+    if m == 2:
+        _output_adjoint(np.ascontiguousarray(g), _out_blocks(dm), th, tw)
+    else:
+        _out_blocks(dm)  # checks that dm is a stack the kernel can write into
+        _output_adjoint4(np.ascontiguousarray(g), *_flat(dm), th, tw, _constants(g.dtype))
     return dm

@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3): a 3x3 stride-1 convolution with 2.25x fewer multiplications than im2col.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3): a 3x3 stride-1 convolution with 2.25x / 4x fewer multiplications.
 
 The readable numpy reference; numba kernels (:mod:`minidl.backend.numba_winograd`) take over the
 four tile transforms for float numpy arrays when the numba path is on. Used by
@@ -39,16 +39,23 @@ Each backward stage is the transpose of a forward stage, so the gradients are ex
 rounding). The GEMMs do 16*O*C*T multiply-adds where im2col does 9*O*C*4T: 2.25x fewer; the
 transforms move about 4x the input and output instead of im2col's 9x copy of the input. F(2x2,
 3x3) keeps float32 error at the level of direct convolution (its constants are 0, 1 and 1/2;
-measured against float64: 0.7-2.6e-6 on outputs of size ~5, as im2col's and torch's); larger tiles
-(F(4x4, 3x3), 4x fewer multiplications) have larger constants, lose more float32 digits (Lavin &
-Gray) and are not used.
+measured against float64: 0.7-2.6e-6 on outputs of size ~5, as im2col's and torch's).
+
+F(4x4, 3x3) (:data:`F4`, every formula above with 4x4 output tiles of 6x6 windows, n*n = 36 GEMMs):
+36 products per 16 outputs where F(2x2) does 64 and im2col 144, and the transforms move 2.25x the
+activations instead of 4x. Its constants (up to 8 and 16/15) cost float32 digits: measured against
+float64 on a course-sized layer, relative to the largest value, outputs and input gradients 2e-6
+(F(2x2) 3-4e-7), weight gradients 2e-6 (8e-7; torch's own float32 1.2e-6). :func:`plan` takes it only
+on large layers (:data:`F4_MIN_OUTPUTS`), where it is 1.3-1.4x faster than F(2x2) (the course
+CNN's 16x16, 8x8 and 4x4 layers at batch 128, forward + backward); ``use_winograd(max_tile=2)`` or
+``MINIDL_WINOGRAD=2`` keep every layer on F(2x2).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -64,6 +71,7 @@ __all__ = [
     "output_adjoint",
     "output_transform",
     "overlap",
+    "plan",
     "stack",
     "tiles_for",
     "use_winograd",
@@ -77,7 +85,51 @@ B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
 
-#: below this many input channels a layer stays on im2col: the 16 GEMMs' inner dimension is C,
+
+class Tiling(NamedTuple):
+    """F(m x m, 3x3): output tiles of side ``m`` from (m+2) x (m+2) input windows, ``Y = A^T [(G g G^T) *
+    (B^T d B)] A``, ``n*n`` GEMMs (n = m + 2)."""
+
+    m: int
+    b_t: np.ndarray  # (n, n)
+    g: np.ndarray  # (n, 3)
+    a_t: np.ndarray  # (m, n)
+
+    @property
+    def n(self) -> int:
+        return self.m + 2
+
+    @property
+    def gg(self) -> np.ndarray:
+        """kron(G, G) (n*n, 9): maps a 3x3 filter's taps (row-major) to its n*n transformed values."""
+        return np.kron(self.g, self.g)
+
+
+def _toom_cook(m: int, points: tuple[float, ...]) -> Tiling:
+    """F(m, 3)'s matrices for the interpolation points ``points`` (m + 1 finite ones, plus infinity):
+    A^T evaluates at the points, G is the filter's Lagrange-weighted evaluation, B^T solves
+    ``sum_k A^T[i, k] G[k, t] B^T[k, s] = [s == i + t]`` (every output i is its 3 taps t)."""
+    n = m + 2
+    a_t, g = np.zeros((m, n)), np.zeros((n, 3))
+    for j, p in enumerate(points):
+        a_t[:, j] = [p**i for i in range(m)]
+        g[j] = [p**k / np.prod([p - q for q in points if q != p]) for k in range(3)]
+    a_t[m - 1, n - 1] = g[n - 1, 2] = 1.0
+    eqs = np.einsum("ik,kt,su->itsku", a_t, g, np.eye(n)).reshape(m * 3 * n, n * n)
+    rhs = np.array([float(s == i + t) for i in range(m) for t in range(3) for s in range(n)])
+    b_t = np.linalg.lstsq(eqs, rhs, rcond=None)[0].reshape(n, n)
+    return Tiling(m, np.round(b_t * 8) / 8, g, a_t)  # B^T's entries are multiples of 1/2: exact
+
+
+#: F(2x2, 3x3): the matrices above
+F2 = Tiling(2, B_T, G, A_T)
+#: F(4x4, 3x3) at the points 0, -1, 1, 1/2, -2 (and infinity): 36 products per 16 outputs (im2col: 144),
+#: its float32 error 4-7x F(2x2)'s (the points of the smallest error among those tried: 0, +-1, +-2
+#: loses 3x more); used only where it pays (:func:`plan`)
+F4 = _toom_cook(4, (0.0, -1.0, 1.0, 0.5, -2.0))
+TILINGS = {2: F2, 4: F4}
+
+#: below this many input channels a layer stays on im2col: the GEMMs' inner dimension is C,
 #: and for thin C (the first layer's 3) BLAS runs far below its speed (measured on the course CNN)
 MIN_CHANNELS = 16
 #: Winograd must save at least this many GEMM multiply-adds per weight and 3x3 block (im2col's
@@ -88,12 +140,23 @@ MIN_CHANNELS = 16
 #: layer above it 0.43-0.73x.
 MIN_SAVED_PER_WEIGHT = 384
 
-_wanted = [os.environ.get("MINIDL_WINOGRAD", "1").strip() != "0"]
+#: F(4x4, 3x3) only for layers with at least this many outputs per filter (N*oh*ow): below it the
+#: time saved is small (measured: 4x4 maps at batch 32, 512 outputs, 1.07x slower than F(2x2); batch 64
+#: 0.77x; 8x8 maps at batch 8 1.3x slower), and F(2x2)'s smaller float32 error is kept
+F4_MIN_OUTPUTS = 2048
+
+_setting = os.environ.get("MINIDL_WINOGRAD", "1").strip()
+_wanted = [_setting != "0"]
+_max_tile = [2 if _setting == "2" else 4]
 
 
-def use_winograd(enabled: bool = True) -> None:
-    """Turn the Winograd path of stride-1 convolutions on or off (``MINIDL_WINOGRAD=0`` starts off)."""
+def use_winograd(enabled: bool = True, max_tile: int = 4) -> None:
+    """Turn the Winograd path of stride-1 convolutions on or off; ``max_tile=2`` keeps every layer on
+    F(2x2, 3x3) (float32 error as im2col's). ``MINIDL_WINOGRAD=0`` starts off, ``=2`` with max_tile 2."""
+    if max_tile not in TILINGS:
+        raise ValueError(f"max_tile must be one of {sorted(TILINGS)}, got {max_tile!r}")
     _wanted[0] = bool(enabled)
+    _max_tile[0] = max_tile
 
 
 def winograd_enabled() -> bool:
@@ -101,37 +164,50 @@ def winograd_enabled() -> bool:
     return _wanted[0] and numba_kernels_or_none() is not None
 
 
-def applies(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int],
-            groups: int, out_size: tuple[int, int]) -> bool:  # fmt: skip
-    """Whether conv2d of ``x`` (N, C, H, W) with this geometry, giving ``out_size`` (oh, ow), takes the
-    Winograd path.
+def plan(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int],
+         groups: int, out_size: tuple[int, int]) -> int:  # fmt: skip
+    """The output tile side conv2d of ``x`` (N, C, H, W) with this geometry, giving ``out_size`` (oh, ow),
+    takes on the Winograd path: 2 (F(2x2, 3x3)), 4 (F(4x4, 3x3)), or 0 (im2col).
 
     Stride 1, dilation 1, one group, at least :data:`MIN_CHANNELS` input channels, a float32/float64
     numpy array, the path on (:func:`winograd_enabled`), any padding, and enough work saved: im2col's
-    kh*kw*N*oh*ow multiply-adds per weight minus Winograd's 16*B*T (B 3x3 blocks cover the kernel,
-    T 2x2 output tiles) at least :data:`MIN_SAVED_PER_WEIGHT` per block. That takes 3x3 kernels and
-    larger ones that gain from blocks (5x5: 64 multiplications per tile where im2col does 100; 7x7:
-    144 vs 196), never 1x1, 2x2 or 4x4 kernels (no gain).
+    kh*kw*N*oh*ow multiply-adds per weight minus Winograd's n*n*B*T (B 3x3 blocks cover the kernel,
+    T output tiles of side m = n - 2) at least :data:`MIN_SAVED_PER_WEIGHT` per block. That takes 3x3
+    kernels and larger ones that gain from blocks (5x5 on F(2x2): 64 multiplications per tile where
+    im2col does 100), never 1x1, 2x2 or 4x4 kernels (no gain). F(4x4) where it saves more than F(2x2)
+    and the layer is large (:data:`F4_MIN_OUTPUTS` outputs per filter and channel: a training batch), up
+    to :func:`use_winograd`'s ``max_tile``.
     """
     if not (stride == (1, 1) and dilation == (1, 1) and groups == 1):
-        return False
+        return 0
     n, c = x.shape[:2]
+    if not (c >= MIN_CHANNELS and type(x) is np.ndarray and x.dtype in (np.float32, np.float64)
+            and winograd_enabled()):  # fmt: skip
+        return 0
     kh, kw = weight_shape[2:]
     bh, bw = kernel_blocks(kh, kw)
-    th, tw = tiles_for(*out_size)
-    saved = kh * kw * n * out_size[0] * out_size[1] - 16 * bh * bw * n * th * tw  # per weight
-    return (
-        c >= MIN_CHANNELS
-        and saved >= MIN_SAVED_PER_WEIGHT * bh * bw
-        and type(x) is np.ndarray
-        and x.dtype in (np.float32, np.float64)
-        and winograd_enabled()
-    )
+    blocks = bh * bw
+    outputs = n * out_size[0] * out_size[1]
+
+    def saved(m: int) -> int:  # multiply-adds per weight
+        th, tw = tiles_for(*out_size, m)
+        return kh * kw * outputs - (m + 2) ** 2 * blocks * n * th * tw
+
+    best = 0 if saved(2) < MIN_SAVED_PER_WEIGHT * blocks else 2
+    if best and _max_tile[0] >= 4 and outputs >= F4_MIN_OUTPUTS and saved(4) > saved(2):
+        best = 4
+    return best
 
 
-def tiles_for(out_h: int, out_w: int) -> tuple[int, int]:
-    """The number of 2x2 output tiles along each dim, (ceil(oh/2), ceil(ow/2))."""
-    return (out_h + 1) // 2, (out_w + 1) // 2
+def applies(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int],
+            groups: int, out_size: tuple[int, int]) -> bool:  # fmt: skip
+    """Whether conv2d takes the Winograd path at all (:func:`plan` is not 0)."""
+    return plan(x, weight_shape, stride, dilation, groups, out_size) != 0
+
+
+def tiles_for(out_h: int, out_w: int, m: int = 2) -> tuple[int, int]:
+    """The number of m x m output tiles along each dim, (ceil(oh/m), ceil(ow/m))."""
+    return -(-out_h // m), -(-out_w // m)
 
 
 def stack(k: int, rows: int, cols: int, dtype: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -186,53 +262,56 @@ def _block_weights(w: np.ndarray) -> np.ndarray:
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
-            keep: tuple[bool, bool]) -> tuple[np.ndarray, tuple[Any, ...]]:  # fmt: skip
-    """conv2d of x (N, C, H, W) with w (O, C, kh, kw), stride 1, padding ((top, bottom), (left, right)).
+            keep: tuple[bool, bool], m: int = 2) -> tuple[np.ndarray, tuple[Any, ...]]:  # fmt: skip
+    """conv2d of x (N, C, H, W) with w (O, C, kh, kw), stride 1, padding ((top, bottom), (left, right)),
+    on F(m x m, 3x3) (m = 2 or 4, :data:`TILINGS`; n = m + 2 below).
 
     A kernel larger than 3x3 is cut into 3x3 blocks (zero-padded to a multiple of 3): block (a, b)
     is a 3x3 convolution of the input shifted by (3a, 3b), i.e. with ``top - 3a`` rows of padding
     (negative: rows cut off); the blocks' transformed inputs stack along the channels, so one set
-    of 16 GEMMs sums them (K = B*C). Returns y (N, O, oh, ow) and what :func:`backward` needs: V
+    of n*n GEMMs sums them (K = B*C). Returns y (N, O, oh, ow) and what :func:`backward` needs: V
     when ``keep[0]`` (the weight gradient is wanted), U when ``keep[1]`` (the input gradient is).
     """
+    nn = (m + 2) ** 2
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     (top, bottom), (left, right) = padding
     oh, ow = h + top + bottom - kh + 1, wd + left + right - kw + 1
-    tiles = tiles_for(oh, ow)
+    tiles = tiles_for(oh, ow, m)
     t = n * tiles[0] * tiles[1]
     bh, bw = kernel_blocks(kh, kw)
-    v = stack(16, bh * bw * c, t, x.dtype)  # (16, B*C, T)
+    v = stack(nn, bh * bw * c, t, x.dtype)  # (n*n, B*C, T)
     for a in range(bh):
         for bb in range(bw):
             i = a * bw + bb
-            input_transform(x, top - 3 * a, left - 3 * bb, tiles, out=v[:, i * c : (i + 1) * c])
-    u = weight_transform(_block_weights(w))  # (16, O, B*C)
-    m = np.matmul(u, v, out=workspace("m", 16, o, t, x.dtype))  # (16, O, T)
-    y = output_transform(m, b, (n, o, oh, ow), tiles)
-    return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (kh, kw), (top, left), tiles)
+            input_transform(x, top - 3 * a, left - 3 * bb, tiles, out=v[:, i * c : (i + 1) * c], m=m)
+    u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C)
+    prod = np.matmul(u, v, out=workspace("m", nn, o, t, x.dtype))  # (n*n, O, T)
+    y = output_transform(prod, b, (n, o, oh, ow), tiles, m=m)
+    return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (kh, kw), (top, left), tiles, m)
 
 
 def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(dx, dw) from the output gradient g (N, O, oh, ow) and :func:`forward`'s saved values;
     dx is None when U was not kept, dw when V was not."""
-    v, u, x_shape, (kh, kw), (top, left), tiles = saved
+    v, u, x_shape, (kh, kw), (top, left), tiles, m = saved
+    nn = (m + 2) ** 2
     n, o = g.shape[:2]
     c = x_shape[1]
     bh, bw = kernel_blocks(kh, kw)
     t = n * tiles[0] * tiles[1]
-    dm = output_adjoint(g, tiles, out=workspace("dm", 16, o, t, g.dtype))  # (16, O, T)
+    dm = output_adjoint(g, tiles, out=workspace("dm", nn, o, t, g.dtype), m=m)  # (n*n, O, T)
     dw = dx = None
-    if v is not None:  # dU (16, O, B*C) -> the blocks' gradients (O, B*C, 3, 3) -> the kernel's
-        db = weight_adjoint(np.matmul(dm, v.transpose(0, 2, 1)))
+    if v is not None:  # dU (n*n, O, B*C) -> the blocks' gradients (O, B*C, 3, 3) -> the kernel's
+        db = weight_adjoint(np.matmul(dm, v.transpose(0, 2, 1)), m)
         dw = db.reshape(o, bh, bw, c, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, c, 3 * bh, 3 * bw)
         dw = np.ascontiguousarray(dw[:, :, :kh, :kw])
     if u is not None:
-        dv = np.matmul(u.transpose(0, 2, 1), dm, out=workspace("dv", 16, bh * bw * c, t, g.dtype))
+        dv = np.matmul(u.transpose(0, 2, 1), dm, out=workspace("dv", nn, bh * bw * c, t, g.dtype))
         for a in range(bh):
             for bb in range(bw):
                 i = a * bw + bb
-                part = input_adjoint(dv[:, i * c : (i + 1) * c], x_shape, top - 3 * a, left - 3 * bb, tiles)
+                part = input_adjoint(dv[:, i * c : (i + 1) * c], x_shape, top - 3 * a, left - 3 * bb, tiles, m=m)
                 dx = part if dx is None else np.add(dx, part, out=dx)
     return dx, dw
 
@@ -247,19 +326,19 @@ def _use_kernels(*arrays: Any) -> bool:
     return numba_kernels_or_none() is not None and all(type(a) is np.ndarray for a in arrays)
 
 
-def _tiles_view(xpad: Any, th: int, tw: int, size: int) -> Any:
-    """The (N, C, th, tw, size, size) view of the windows starting at (2ty, 2tx) of ``xpad``."""
+def _tiles_view(xpad: Any, th: int, tw: int, m: int) -> Any:
+    """The (N, C, th, tw, m+2, m+2) view of the windows starting at (m*ty, m*tx) of ``xpad``."""
     xp = array_module(xpad)
     s_n, s_c, s_h, s_w = xpad.strides
-    shape = (*xpad.shape[:2], th, tw, size, size)
-    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=(s_n, s_c, 2 * s_h, 2 * s_w, s_h, s_w))
+    shape = (*xpad.shape[:2], th, tw, m + 2, m + 2)
+    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=(s_n, s_c, m * s_h, m * s_w, s_h, s_w))
 
 
 def _apply(mat: np.ndarray, a: Any, axis: int) -> Any:
     """Multiply the small constant matrix ``mat`` (r, s) into axis ``axis`` (of length s) of ``a``."""
     xp = array_module(a)
-    m = xp.asarray(mat, dtype=a.dtype)
-    return xp.moveaxis(xp.tensordot(m, a, axes=([1], [axis])), 0, axis)
+    mt = xp.asarray(mat, dtype=a.dtype)
+    return xp.moveaxis(xp.tensordot(mt, a, axes=([1], [axis])), 0, axis)
 
 
 def overlap(size: int, before: int, span: int) -> tuple[int, int]:
@@ -269,25 +348,27 @@ def overlap(size: int, before: int, span: int) -> tuple[int, int]:
     return lo, max(lo, min(size, span - before))
 
 
-def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: Any | None = None) -> Any:
-    """x (N, C, H, W) -> V (16, C, T): ``B^T d B`` of each tile's 4x4 window, k = 4a + b.
+def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: Any | None = None,
+                    m: int = 2) -> Any:  # fmt: skip
+    """x (N, C, H, W) -> V (n*n, C, T): ``B^T d B`` of each tile's n x n window (n = m + 2), k = n*a + b.
 
-    Tile t = (n*th + ty)*tw + tx reads padded rows 2ty..2ty+3 and columns 2tx..2tx+3, with
+    Tile t = (n*th + ty)*tw + tx reads padded rows m*ty..m*ty+n-1 and columns m*tx..m*tx+n-1, with
     ``top``/``left`` zeros before the input (negative: that many input rows/columns cut off) and
-    as many as needed after it. ``out``: a (16, C, T) array with C-contiguous blocks to write V into
+    as many as needed after it. ``out``: a (n*n, C, T) array with C-contiguous blocks to write V into
     (e.g. the channels of a larger :func:`stack`; the numba path), returned.
     """
     if _use_kernels(x):
-        return _kernels().input_transform(x, top, left, tiles, out)
+        return _kernels().input_transform(x, top, left, tiles, out, m)
     xp = array_module(x)
+    b_t, k = TILINGS[m].b_t, m + 2
     n, c, h, w = x.shape
     th, tw = tiles
-    xpad = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=x.dtype)
-    (r0, r1), (c0, c1) = overlap(h, top, 2 * th + 2), overlap(w, left, 2 * tw + 2)
+    xpad = xp.zeros((n, c, m * th + 2, m * tw + 2), dtype=x.dtype)
+    (r0, r1), (c0, c1) = overlap(h, top, m * th + 2), overlap(w, left, m * tw + 2)
     xpad[:, :, top + r0 : top + r1, left + c0 : left + c1] = x[:, :, r0:r1, c0:c1]
-    d = _tiles_view(xpad, th, tw, 4)  # (N, C, th, tw, 4, 4)
-    v = _apply(B_T, _apply(B_T, d, 4), 5)  # B^T d B
-    v = xp.ascontiguousarray(v.transpose(4, 5, 1, 0, 2, 3)).reshape(16, c, n * th * tw)
+    d = _tiles_view(xpad, th, tw, m)  # (N, C, th, tw, n, n)
+    v = _apply(b_t, _apply(b_t, d, 4), 5)  # B^T d B
+    v = xp.ascontiguousarray(v.transpose(4, 5, 1, 0, 2, 3)).reshape(k * k, c, n * th * tw)
     if out is not None:
         out[...] = v
         return out
@@ -295,79 +376,83 @@ def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: An
 
 
 def input_adjoint(dv: Any, input_shape: tuple[int, int, int, int], top: int, left: int,
-                  tiles: tuple[int, int]) -> Any:  # fmt: skip
-    """dV (16, C, T) -> dx (N, C, H, W): the adjoint of :func:`input_transform`.
+                  tiles: tuple[int, int], m: int = 2) -> Any:  # fmt: skip
+    """dV (n*n, C, T) -> dx (N, C, H, W): the adjoint of :func:`input_transform`.
 
-    Each tile's ``B dV B^T`` is added onto the 4x4 window it came from; neighbouring windows
-    overlap by two rows/columns, so this adds (16 strided slice-adds), and the padding is cut off.
+    Each tile's ``B dV B^T`` is added onto the n x n window it came from; neighbouring windows
+    overlap by two rows/columns, so this adds (n*n strided slice-adds), and the padding is cut off.
     """
     if _use_kernels(dv):
-        return _kernels().input_adjoint(dv, input_shape, top, left, tiles)
+        return _kernels().input_adjoint(dv, input_shape, top, left, tiles, m)
     xp = array_module(dv)
+    b_t, k = TILINGS[m].b_t, m + 2
     n, c, h, w = input_shape
     th, tw = tiles
-    d = dv.reshape(4, 4, c, n, th, tw).transpose(3, 2, 4, 5, 0, 1)  # (N, C, th, tw, 4, 4)
-    d = _apply(B_T.T, _apply(B_T.T, d, 4), 5)  # B dV B^T
-    acc = xp.zeros((n, c, 2 * th + 2, 2 * tw + 2), dtype=dv.dtype)
-    for i in range(4):
-        for j in range(4):
-            acc[:, :, i : i + 2 * th : 2, j : j + 2 * tw : 2] += d[..., i, j]
+    d = dv.reshape(k, k, c, n, th, tw).transpose(3, 2, 4, 5, 0, 1)  # (N, C, th, tw, n, n)
+    d = _apply(b_t.T, _apply(b_t.T, d, 4), 5)  # B dV B^T
+    acc = xp.zeros((n, c, m * th + 2, m * tw + 2), dtype=dv.dtype)
+    for i in range(k):
+        for j in range(k):
+            acc[:, :, i : i + m * th : m, j : j + m * tw : m] += d[..., i, j]
     dx = xp.zeros(input_shape, dtype=dv.dtype)  # cells no tile reaches get no gradient
-    (r0, r1), (c0, c1) = overlap(h, top, 2 * th + 2), overlap(w, left, 2 * tw + 2)
+    (r0, r1), (c0, c1) = overlap(h, top, m * th + 2), overlap(w, left, m * tw + 2)
     dx[:, :, r0:r1, c0:c1] = acc[:, :, top + r0 : top + r1, left + c0 : left + c1]
     return dx
 
 
-def output_transform(m: Any, bias: Any | None, out_shape: tuple[int, int, int, int], tiles: tuple[int, int]) -> Any:
-    """M (16, O, T) -> y (N, O, oh, ow): ``A^T m A`` of each tile (+ ``bias`` (O,)), cut to oh x ow."""
-    if _use_kernels(m):
-        return _kernels().output_transform(m, bias, out_shape, tiles)
-    xp = array_module(m)
+def output_transform(prod: Any, bias: Any | None, out_shape: tuple[int, int, int, int], tiles: tuple[int, int],
+                     m: int = 2) -> Any:  # fmt: skip
+    """M (n*n, O, T) -> y (N, O, oh, ow): ``A^T M A`` of each tile (+ ``bias`` (O,)), cut to oh x ow."""
+    if _use_kernels(prod):
+        return _kernels().output_transform(prod, bias, out_shape, tiles, m)
+    xp = array_module(prod)
+    a_t, k = TILINGS[m].a_t, m + 2
     n, o, oh, ow = out_shape
     th, tw = tiles
-    t = m.reshape(4, 4, o, n, th, tw)
-    y = _apply(A_T, _apply(A_T, t, 0), 1)  # (2, 2, O, N, th, tw)
-    full = y.transpose(3, 2, 4, 0, 5, 1).reshape(n, o, 2 * th, 2 * tw)
-    out = xp.empty(out_shape, dtype=m.dtype)
+    t = prod.reshape(k, k, o, n, th, tw)
+    y = _apply(a_t, _apply(a_t, t, 0), 1)  # (m, m, O, N, th, tw)
+    full = y.transpose(3, 2, 4, 0, 5, 1).reshape(n, o, m * th, m * tw)
+    out = xp.empty(out_shape, dtype=prod.dtype)
     out[...] = full[:, :, :oh, :ow]
     if bias is not None:
         out += bias.reshape(o, 1, 1)
     return out
 
 
-def output_adjoint(g: Any, tiles: tuple[int, int], out: np.ndarray | None = None) -> Any:
-    """g (N, O, oh, ow) -> dM (16, O, T): the adjoint of :func:`output_transform`, ``A g A^T`` per tile.
+def output_adjoint(g: Any, tiles: tuple[int, int], out: np.ndarray | None = None, m: int = 2) -> Any:
+    """g (N, O, oh, ow) -> dM (n*n, O, T): the adjoint of :func:`output_transform`, ``A g A^T`` per tile.
 
-    ``out``: a (16, O, T) array to write dM into (the numba path; e.g. a :func:`workspace`).
+    ``out``: a (n*n, O, T) array to write dM into (the numba path; e.g. a :func:`workspace`).
     """
     if _use_kernels(g):
-        return _kernels().output_adjoint(g, tiles, out)
+        return _kernels().output_adjoint(g, tiles, out, m)
     xp = array_module(g)
+    a_t, k = TILINGS[m].a_t, m + 2
     n, o, oh, ow = g.shape
     th, tw = tiles
-    gpad = xp.zeros((n, o, 2 * th, 2 * tw), dtype=g.dtype)
+    gpad = xp.zeros((n, o, m * th, m * tw), dtype=g.dtype)
     gpad[:, :, :oh, :ow] = g
-    t = gpad.reshape(n, o, th, 2, tw, 2).transpose(3, 5, 1, 0, 2, 4)  # (2, 2, O, N, th, tw)
-    dm = _apply(A_T.T, _apply(A_T.T, t, 0), 1)  # (4, 4, O, N, th, tw)
-    return xp.ascontiguousarray(dm).reshape(16, o, n * th * tw)
+    t = gpad.reshape(n, o, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)  # (m, m, O, N, th, tw)
+    dm = _apply(a_t.T, _apply(a_t.T, t, 0), 1)  # (n, n, O, N, th, tw)
+    return xp.ascontiguousarray(dm).reshape(k * k, o, n * th * tw)
 
 
-#: G g G^T of a 3x3 filter g, flattened: kron(G, G) (16, 9) maps g's 9 taps (row-major) to the 16
-#: values, k = 4a + b. One small-K GEMM transforms every filter at once.
-GG = np.kron(G, G)
+#: G g G^T of a 3x3 filter g on F(2x2), flattened: kron(G, G) (16, 9) maps g's 9 taps (row-major) to the
+#: 16 values, k = 4a + b. One small-K GEMM transforms every filter at once.
+GG = F2.gg
 
 
-def weight_transform(w: Any) -> Any:
-    """w (O, C, 3, 3) -> U (16, O, C): ``G g G^T`` of every filter, k = 4a + b."""
+def weight_transform(w: Any, m: int = 2) -> Any:
+    """w (O, C, 3, 3) -> U (n*n, O, C): ``G g G^T`` of every filter, k = n*a + b (n = m + 2)."""
     xp = array_module(w)
     o, c = w.shape[:2]
-    gg = xp.asarray(GG, dtype=w.dtype)
-    return xp.matmul(gg, w.reshape(o * c, 9).T).reshape(16, o, c)
+    gg = xp.asarray(TILINGS[m].gg, dtype=w.dtype)
+    return xp.matmul(gg, w.reshape(o * c, 9).T).reshape(gg.shape[0], o, c)
 
 
-def weight_adjoint(du: Any) -> Any:
-    """dU (16, O, C) -> dw (O, C, 3, 3): the adjoint of :func:`weight_transform`, ``G^T dU G``."""
+def weight_adjoint(du: Any, m: int = 2) -> Any:
+    """dU (n*n, O, C) -> dw (O, C, 3, 3): the adjoint of :func:`weight_transform`, ``G^T dU G``."""
     xp = array_module(du)
     o, c = du.shape[1:]
-    gg = xp.asarray(GG, dtype=du.dtype)
-    return xp.matmul(du.reshape(16, o * c).T, gg).reshape(o, c, 3, 3)
+    gg = xp.asarray(TILINGS[m].gg, dtype=du.dtype)
+    return xp.matmul(du.reshape(gg.shape[0], o * c).T, gg).reshape(o, c, 3, 3)

@@ -20,11 +20,12 @@ and L = N*oh*ow (the number of windows)::
 Groups are a batched matmul over the leading G axis (depthwise: G = C).
 
 Convolutions with stride 1, dilation 1, one group, at least 16 input channels and enough
-batch x output area (``winograd.applies``) take another path on the CPU when the numba kernels
-are on: Winograd F(2x2, 3x3) (:mod:`minidl.backend.winograd`), for 3x3 kernels and for larger
-ones cut into 3x3 blocks (5x5: 4 blocks, 64 multiplications per 2x2 tile where im2col does 100).
-Measured forward + backward: 1.3-1.7x faster on the course CNN's 3x3 layers, 1.2-1.25x on
-LeNet's 5x5 layers. It runs when its buffers (16*(B*C + O) values per 2x2 output tile, B blocks)
+batch x output area (``winograd.plan``) take another path on the CPU when the numba kernels
+are on: Winograd F(2x2, 3x3), or F(4x4, 3x3) on large layers (:mod:`minidl.backend.winograd`),
+for 3x3 kernels and for larger ones cut into 3x3 blocks (5x5: 4 blocks, 64 multiplications per
+2x2 tile where im2col does 100). Measured forward + backward: F(2x2) 1.3-1.7x faster than im2col
+on the course CNN's 3x3 layers, 1.2-1.25x on LeNet's 5x5 layers; F(4x4) another 1.3-1.4x on the
+course CNN's. It runs when its buffers ((m+2)^2*(B*C + O) values per m x m output tile, B blocks)
 fit the memory limit below. ``MINIDL_WINOGRAD=0`` or ``minidl.backend.winograd.use_winograd(False)``
 keep every convolution on im2col.
 
@@ -187,14 +188,15 @@ class Convolution(Function):
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         ctx.x_shape, ctx.geom, ctx.groups = (n, c, h, wd), geom, groups
         # Winograd's transformed input and GEMM result (forward), or their gradients (backward), together hold
-        # 16*(B*C + O) values per 2x2 tile (B: 3x3 blocks of the kernel): within the column memory limit, else
-        # im2col (which can chunk)
-        nb = winograd.kernel_blocks(kh, kw)
-        ctx.winograd = winograd.applies(x, w.shape, stride, dilation, groups, (oh, ow)) and (
-            16 * (nb[0] * nb[1] * c + o) * n * ((oh + 1) // 2) * ((ow + 1) // 2) * x.itemsize <= _MEMORY_LIMIT[0]
-        )
-        if ctx.winograd:  # 3x3, stride 1: 2.25x fewer multiplications (minidl/backend/winograd.py)
-            out, saved = winograd.forward(x, w, b, padding, (need_w, need_x))
+        # (m+2)^2*(B*C + O) values per m x m tile (B: 3x3 blocks of the kernel): within the column memory
+        # limit, else im2col (which can chunk)
+        tile = winograd.plan(x, w.shape, stride, dilation, groups, (oh, ow))
+        if tile:
+            nb, (th, tw) = winograd.kernel_blocks(kh, kw), winograd.tiles_for(oh, ow, tile)
+            tile *= (tile + 2) ** 2 * (nb[0] * nb[1] * c + o) * n * th * tw * x.itemsize <= _MEMORY_LIMIT[0]
+        ctx.winograd = bool(tile)
+        if ctx.winograd:  # 3x3, stride 1: 2.25-4x fewer multiplications (minidl/backend/winograd.py)
+            out, saved = winograd.forward(x, w, b, padding, (need_w, need_x), tile)
             ctx.save_for_backward(*saved[:2])
             ctx.winograd_geometry = saved[2:]
             return out[0] if ctx.unbatched else out
