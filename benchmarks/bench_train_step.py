@@ -17,11 +17,15 @@ Each (library, model) runs in its own fresh child process with the same thread c
 that its peak memory is its own and its FIRST step shows what a student waits for after
 ``python train.py``: lazy imports and numba's JIT, which loads compiled kernels from its
 on-disk cache (warm after any earlier run; ``--cold-jit`` adds a run of the course CNN
-with an empty numba cache). Reported per model: the first step (seconds), the median
-step after it, an eval-mode forward (``no_grad``), and the peak resident memory of the
-training steps (Linux ``VmHWM``, reset after the model and data are set up; ``ru_maxrss``
-of the whole process elsewhere). Ratios are minidl / torch (> 1: minidl is slower or
-bigger).
+with an empty numba cache). The two children of a model live side by side: after each
+has set up and done its first step, the parent has them take turns, one step each per
+round (which goes first alternates), then one eval-mode forward (``no_grad``) each per
+round, so that the slow spells of a shared machine fall on both libraries alike. Reported
+per model: the first step (seconds), the median step after it, the median eval forward,
+the ratios minidl / torch as the median of the rounds' ratios (with their quartiles: the
+run's spread), and the peak resident memory of the training steps (Linux ``VmHWM``, reset
+after the model and data are set up; ``ru_maxrss`` of the whole process elsewhere).
+Ratios > 1: minidl is slower or bigger.
 
 ``--device cuda`` runs minidl on CuPy (``model.to("cuda")``) and torch on CUDA on the same
 GPU, synchronising before each clock read, and records the device name; the results
@@ -63,6 +67,10 @@ from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the sc
 
 MODEL_NAMES = ("course_cnn", "lenet", "resnet18", "vgg11")
 OPTIM = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
+# a pause before each timed command: the thread pools of the child that just ran (torch's OpenMP, OpenBLAS,
+# numba) spin a while before they sleep, and would take the cores from the other child's step (measured: torch's
+# batch-8 course-CNN step 15.6 ms alone, 42 ms right after a minidl step, 20.7 ms after a 0.3 s pause)
+SETTLE_S = 0.25
 RTOL, ATOL = 1e-4, 1e-5  # float32 losses of the same weights, summed in different orders
 
 
@@ -96,8 +104,9 @@ def _rss_mb() -> float:
 
 
 # ---------------------------------------------------------------------------- one library, one model
-def child(lib: str, model_name: str, batch: int, steps: int, threads: int, device: str, weights: str) -> dict:
-    """Set up ``model_name`` in ``lib``, time its first and next ``steps`` training steps, report."""
+def child(lib: str, model_name: str, batch: int, threads: int, device: str, weights: str) -> dict:
+    """Set up ``model_name`` in ``lib`` and time its first training step; then run and time one step
+    (``step``) or one eval-mode forward (``eval``) for each line the parent writes, until ``end``; report."""
     t_start = time.perf_counter()
     from _models import MODELS
 
@@ -198,19 +207,28 @@ def child(lib: str, model_name: str, batch: int, steps: int, threads: int, devic
     t0 = time.perf_counter()
     losses.append(step())
     first_step_s = time.perf_counter() - t0
-    times = []
-    for _ in range(steps):
+    # then serve the parent, which alternates the two libraries' children step by step (see run_model)
+    print(json.dumps({"ready": True}), flush=True)
+    times, eval_times = [], []
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "end":
+            break
         t0 = time.perf_counter()
-        losses.append(step())
-        times.append(time.perf_counter() - t0)
-    model.eval()
-    eval_times = []
-    with no_grad():
-        for _ in range(max(2, steps // 2)):
-            t0 = time.perf_counter()
-            model(x)
+        if command == "step":
+            losses.append(step())
+            times.append(time.perf_counter() - t0)
+        elif command == "eval":
+            if model.training:  # the steps are over
+                model.eval()
+                t0 = time.perf_counter()
+            with no_grad():
+                model(x)
             sync()
             eval_times.append(time.perf_counter() - t0)
+        else:
+            raise ValueError(f"unknown command {command!r}")
+        print(json.dumps({"s": time.perf_counter() - t0}), flush=True)
     hwm = _vm_hwm_mb() if peak_reset else None
     gpu_peak = gpu_peak_mb()
 
@@ -228,6 +246,8 @@ def child(lib: str, model_name: str, batch: int, steps: int, threads: int, devic
         "first_step_s": first_step_s,
         "step_ms": 1e3 * float(np.median(times)),
         "eval_ms": 1e3 * float(np.median(eval_times)),
+        "step_times_ms": [1e3 * t for t in times],
+        "eval_times_ms": [1e3 * t for t in eval_times],
         "peak_rss_mb": hwm if hwm is not None else _rss_mb(),
         "peak_rss_scope": "training steps (VmHWM reset after setup)" if hwm is not None else "whole process",
         "rss_setup_mb": rss_setup,
@@ -259,15 +279,55 @@ def cuda_problem() -> str | None:
     return "; ".join(problems) or None
 
 
-def run_child(lib: str, model: str, batch: int, steps: int, args: argparse.Namespace, weights: str,
-              env: dict[str, str] | None = None) -> dict:  # fmt: skip
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", lib, "--models", model, "--batch", str(batch),
-           "--steps", str(steps), "--threads", str(args.threads), "--device", args.device, "--weights", weights]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{lib} {model} child failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n"
-                           f"{proc.stderr[-4000:]}")  # fmt: skip
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class Child:
+    """One library's child process: set up, first step done, then one timed step or eval forward per command."""
+
+    def __init__(self, lib: str, model: str, batch: int, args: argparse.Namespace, weights: str,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", lib, "--models", model, "--batch", str(batch),
+               "--threads", str(args.threads), "--device", args.device, "--weights", weights]  # fmt: skip
+        self.lib, self.model = lib, model
+        self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty child cannot block on it
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     text=True, env=env)  # fmt: skip
+        self._reply()  # {"ready": true}: set up and first step done
+
+    def _reply(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.stderr.seek(0)
+            raise RuntimeError(f"{self.lib} {self.model} child failed (exit {self.proc.returncode}):\n"
+                               f"{self.stderr.read()[-4000:]}")  # fmt: skip
+        return json.loads(line)
+
+    def send(self, command: str) -> dict:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._reply()
+
+    def finish(self) -> dict:
+        """The child's report (first step, medians, memory, losses, eval loss); the process ends."""
+        report = self.send("end")
+        self.proc.wait()
+        self.stderr.close()
+        return report
+
+
+def interleave(children: list[Child], command: str, rounds: int) -> None:
+    """``rounds`` times one ``command`` in each child, alternating which goes first: the two libraries are
+    timed side by side, so that a slow spell of a shared machine falls on both."""
+    for i in range(rounds):
+        for c in children[:: 1 if i % 2 == 0 else -1]:
+            time.sleep(SETTLE_S)
+            c.send(command)
+
+
+def paired_ratio(m_ms: list[float], t_ms: list[float]) -> dict:
+    """The median of the per-round ratios minidl / torch, and their quartiles (the run's spread)."""
+    r = np.asarray(m_ms) / np.asarray(t_ms)
+    q1, med, q3 = np.percentile(r, [25, 50, 75])
+    return {"median": float(med), "q1": float(q1), "q3": float(q3)}
 
 
 def _close(name: str, got: float, want: float, rtol: float = RTOL) -> dict:
@@ -296,14 +356,23 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     batch = args.batch or (spec.quick_batch if args.quick else spec.batch)
     with tempfile.TemporaryDirectory(prefix="minidl-bench-") as tmp:
         weights = str(Path(tmp) / "weights.npz")
-        m = run_child("minidl", name, batch, args.steps, args, weights)  # first: it writes the weights
-        t = run_child("torch", name, batch, args.steps, args, weights)
+        # the minidl child starts first: it writes the initial weights the torch child loads
+        children = [Child("minidl", name, batch, args, weights)]
+        children.append(Child("torch", name, batch, args, weights))
+        interleave(children, "step", args.steps)
+        interleave(children, "eval", max(2, args.steps // 2))
+        m, t = (c.finish() for c in children)
         cold = None
         if args.cold_jit and name == "course_cnn" and args.device == "cpu":
             # numba compiles every kernel again when its cache is empty: the first run on a new machine
             env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba-cache")}
-            cold = run_child("minidl", name, batch, args.steps, args, str(Path(tmp) / "cold.npz"), env=env)
-    ratios = {"step": m["step_ms"] / t["step_ms"], "eval": m["eval_ms"] / t["eval_ms"],
+            c = Child("minidl", name, batch, args, str(Path(tmp) / "cold.npz"), env=env)
+            interleave([c], "step", args.steps)
+            cold = c.finish()
+    step_pairs = paired_ratio(m["step_times_ms"], t["step_times_ms"])
+    eval_pairs = paired_ratio(m["eval_times_ms"], t["eval_times_ms"])
+    ratios = {"step": step_pairs["median"], "eval": eval_pairs["median"], "step_quartiles": step_pairs,
+              "eval_quartiles": eval_pairs,
               "peak_memory": m["peak_rss_mb"] / t["peak_rss_mb"], "first_step": m["first_step_s"] / t["first_step_s"]}  # fmt: skip
     if m["gpu_peak_mb"] and t["gpu_peak_mb"]:
         ratios["gpu_peak_memory"] = m["gpu_peak_mb"] / t["gpu_peak_mb"]
@@ -324,9 +393,12 @@ def format_markdown(result: dict) -> str:
              f"SGD lr 0.1 (ResNet-18 and VGG-11: 0.01, where 0.1 diverges on random data), Nesterov momentum 0.9, "
              f"weight decay 1e-4, cross-entropy, float32"
              f"{' (quick run: timings are not meaningful)' if meta['quick'] else ''}.", "",
-             "Ratio = minidl / torch (> 1: minidl is slower or uses more memory). Step: median of "
-             f"{meta['steps']} steps after the first. First step: in a fresh process, numba's cache warm.", "",
-             "| model | batch | step ms minidl | step ms torch | ratio | eval fwd ms minidl | eval fwd ms torch | ratio "
+             "Ratio = minidl / torch (> 1: minidl is slower or uses more memory). The two libraries take turns, "
+             f"one step each per round, {meta['steps']} rounds after the first step (then eval forwards the same "
+             "way); step and eval ms: each library's median; their ratio: the median of the rounds' ratios, "
+             "[quartiles] the run's spread. First step: in a fresh process, numba's cache warm.", "",
+             "| model | batch | step ms minidl | step ms torch | ratio [q1-q3] | eval fwd ms minidl | eval fwd ms torch "
+             "| ratio [q1-q3] "
              "| peak MB minidl | peak MB torch | ratio | first step s minidl | first step s torch |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in result["models"].values():
@@ -335,8 +407,10 @@ def format_markdown(result: dict) -> str:
             (m["gpu_peak_mb"], t["gpu_peak_mb"]) if meta["device"] == "cuda" else (m["peak_rss_mb"], t["peak_rss_mb"])
         )
         mem_ratio = q.get("gpu_peak_memory", q["peak_memory"]) if meta["device"] == "cuda" else q["peak_memory"]
-        lines.append(f"| {r['title']} | {r['batch']} | {m['step_ms']:.1f} | {t['step_ms']:.1f} | {q['step']:.2f} | "
-                     f"{m['eval_ms']:.1f} | {t['eval_ms']:.1f} | {q['eval']:.2f} | {mem_m:.0f} | {mem_t:.0f} | "
+        sq, eq = q["step_quartiles"], q["eval_quartiles"]
+        lines.append(f"| {r['title']} | {r['batch']} | {m['step_ms']:.1f} | {t['step_ms']:.1f} | {q['step']:.2f} "
+                     f"[{sq['q1']:.2f}-{sq['q3']:.2f}] | {m['eval_ms']:.1f} | {t['eval_ms']:.1f} | {q['eval']:.2f} "
+                     f"[{eq['q1']:.2f}-{eq['q3']:.2f}] | {mem_m:.0f} | {mem_t:.0f} | "
                      f"{mem_ratio:.2f} | {m['first_step_s']:.2f} | {t['first_step_s']:.2f} |")  # fmt: skip
     cold = {n: r["minidl_cold_jit"] for n, r in result["models"].items() if "minidl_cold_jit" in r}
     for name, c in cold.items():
@@ -377,8 +451,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, args.model_list[0], args.batch, args.steps, args.threads, args.device,
-                               args.weights)))  # fmt: skip
+        print(json.dumps(child(args.child, args.model_list[0], args.batch, args.threads, args.device, args.weights)))
         return 0
     if args.device == "cuda":
         problem = cuda_problem()
@@ -396,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         r = models[name]
         m, t, q = r["minidl"], r["torch"], r["ratios"]
-        print(f"{r['title']}, batch {r['batch']}: step {m['step_ms']:.1f} / {t['step_ms']:.1f} ms = {q['step']:.2f}, "
+        print(f"{r['title']}, batch {r['batch']}: step {m['step_ms']:.1f} / {t['step_ms']:.1f} ms = {q['step']:.2f} "
+              f"[{q['step_quartiles']['q1']:.2f}-{q['step_quartiles']['q3']:.2f}], "
               f"eval {q['eval']:.2f}, peak memory {m['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} MB = "
               f"{q['peak_memory']:.2f}, first step {m['first_step_s']:.2f} / {t['first_step_s']:.2f} s")  # fmt: skip
     checks = [c for r in models.values() for c in r["checks"]]
@@ -405,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps, "quick": args.quick, "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__, "blas": blas_info(),
             "torch": first["torch"]["version"],
-            "optimizer": {"name": "SGD", **OPTIM}, "statistic": "median of steps after the first",
+            "optimizer": {"name": "SGD", **OPTIM}, "statistic": "rounds alternate the libraries; median of each library's steps after the first; ratio: "
+                         "median of the rounds' ratios",
             "ratio": "minidl / torch", "elapsed_s": time.perf_counter() - start}  # fmt: skip
     result = {"meta": meta, "models": models, "checks": checks, "ok": all(c["ok"] for c in checks)}
     stem = "train_step_cuda" if args.device == "cuda" else "train_step"
