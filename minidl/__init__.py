@@ -10,6 +10,7 @@
 from minidl import autograd, dtypes, random
 from minidl.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from minidl.backend import Device as device
+from minidl.backend import memory as _memory
 from minidl.backend.threads import get_num_threads, set_num_threads
 from minidl.creation import (
     arange,
@@ -131,6 +132,8 @@ concat = cat
 clip = clamp
 
 __version__ = "0.1.0"
+
+_memory.apply_environment()  # keep freed memory for the next step's arrays (minidl/backend/memory.py)
 
 # the subpackages, reachable after `import minidl` as torch.nn is after `import torch`
 from minidl import cuda, data, landscapes, metrics, models, nn, optim, profiler, train  # noqa: E402
