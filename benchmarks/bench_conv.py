@@ -234,8 +234,9 @@ def format_markdown(result: dict[str, Any]) -> str:
         "Floor = minidl's GEMMs alone (numpy matmul, same shapes and layouts): the forward product, and for "
         "fwd+bwd also the two gradient products: on the im2col path dW = g @ cols^T and dcols = W^T @ g "
         "(GFLOP/s: 3 GEMMs of 2*O*K*L flops), on the Winograd path M = U @ V, dU = dM @ V^T, dV = U^T @ dM "
-        "(16 products each of 2*O*C*T flops; the GFLOP/s count the Winograd flops, 2.25x fewer than "
-        "im2col's). 'im2col floor' (Winograd layers): the im2col GEMMs of the same layer. "
+        "((m+2)^2 products each of 2*O*C*T flops: 16 for F2 = F(2x2, 3x3), 36 for F4 = F(4x4, 3x3); T tiles of "
+        "m x m outputs; the GFLOP/s count the Winograd flops, 2.25x (F2) or 4x (F4) fewer than im2col's). "
+        "'im2col floor' (Winograd layers): the im2col GEMMs of the same layer. "
         "Ratios > 1: minidl is slower.",
         "",
         "| layer | path | batch | fwd ms minidl | torch | floor | minidl/torch | minidl/floor "
