@@ -8,10 +8,10 @@ Each kernel computes what its reference computes (same shapes, same index conven
   tap code): the same tap codes; each maximum is the value at its argmax (as torch; the reference's
   ``np.maximum`` may return the other of +0 and -0, or another NaN: equal as numbers); gradients bit
   for bit (g at the argmax, +0 elsewhere whatever g is, torch's rule). The general forward kernel
-  measured no faster than the numpy slices (signed indices, whose wraparound checks block
-  vectorisation); the 2x2 forward (unsigned flat indices, branch-free) is faster,
-  :func:`max_pool2d_fast` says where it applies, and ``MaxPool2d(2, 2)`` (stride 2, dilation 1, windows
-  inside the input) has its own forward and backward with the strides built in, which LLVM vectorises.
+  updates a whole output row per tap with selects (branches on random data mispredict) and unsigned
+  indices (wraparound checks block vectorisation); 2x2 windows inside the input have a kernel of their
+  own, and ``MaxPool2d(2, 2)`` (stride 2, dilation 1, windows inside the input) one with the strides
+  built in, which LLVM vectorises; :func:`max_pool2d_fast` says where each beats numpy's slices.
   Measured on the course CNN's activations (float32, batch 128, 2 shared cores, median of 80
   interleaved rounds): forward 0.15-0.2x the general 2x2 kernel's time (0.8x for 4x4 inputs), backward
   0.33-0.6x numpy's. The general backward (any geometry) is wired too: 0.17-0.4x the time of numpy's
@@ -205,40 +205,75 @@ def col2im(
 
 
 # ---------------------------------------------------------------------------- max-pool
+@njit(cache=True, inline="always")
+def _tap_outputs(n_in, n_out, s, off):  # pragma: no cover - compiled
+    # the outputs [lo, hi) whose tap at input offset o*s + off lies inside the input (hi <= lo: none)
+    return max(0, -(off // s)), min(n_out, (n_in - 1 - off) // s + 1)
+
+
+@njit(cache=True, inline="always")
+def _first_taps(n_in, n_out, k, s, p, d):  # pragma: no cover - compiled
+    # per output position along one dim: its first tap inside the input (k: none), torch's window start
+    first = np.full(n_out, k, dtype=np.int64)
+    for i in range(k - 1, -1, -1):
+        lo, hi = _tap_outputs(n_in, n_out, s, i * d - p)
+        for o in range(lo, hi):
+            first[o] = i
+    return first
+
+
+@njit(cache=True, inline="always")
+def _max_tap(row, start, step, best, code, k):  # pragma: no cover - compiled
+    # one tap along an output row: window t takes row[start + step*t] where it beats best[t] or is NaN;
+    # selects, not branches (random data would mispredict them), unsigned indices (no wraparound checks)
+    for t in range(np.uint64(best.size)):
+        v = row[start + step * t]
+        b = best[t]
+        take = (v > b) | (v != v)
+        best[t] = v if take else b
+        code[t] = k if take else code[t]
+
+
 @njit(cache=True, parallel=_PARALLEL)
 def _max_pool_fwd(x, best, code, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
-    # torch's scan: the first tap inside the input starts the window; then (v > best or v is NaN) takes the tap
+    # torch's scan (the first tap inside the input starts the window, then v > best or v NaN takes the tap),
+    # one output row at a time: each tap (i, j) in scan order updates the row's windows it reaches inside
+    # the input at once, a strided row of loads (strides 1 and 2 spelled out so LLVM vectorises them)
     n_, c_, h, w = x.shape
     oh, ow = best.shape[2], best.shape[3]
     lowest = best.dtype.type(-np.inf)
-    none = kh * kw
+    first_i = _first_taps(h, oh, kh, sh, ph, dh)
+    first_j = _first_taps(w, ow, kw, sw, pw, dw)
+    j_lo = np.empty(kw, dtype=np.int64)
+    j_hi = np.empty(kw, dtype=np.int64)
+    for j in range(kw):
+        j_lo[j], j_hi[j] = _tap_outputs(w, ow, sw, j * dw - pw)
+    u1, u2, us = np.uint64(1), np.uint64(2), np.uint64(sw)
     for p in prange(n_ * c_):
         n = p // c_
         c = p % c_
-        src = x[n, c]
         for y in range(oh):
+            b, cd = best[n, c, y], code[n, c, y]
             for xx in range(ow):
-                b = lowest
-                k = none
-                seen = False
-                for i in range(kh):
-                    iy = y * sh - ph + i * dh
-                    if iy < 0 or iy >= h:
+                b[xx] = lowest
+                none = first_i[y] == kh or first_j[xx] == kw
+                cd[xx] = kh * kw if none else first_i[y] * kw + first_j[xx]
+            for i in range(kh):
+                r = y * sh - ph + i * dh
+                if r < 0 or r >= h:
+                    continue
+                row = x[n, c, r]
+                for j in range(kw):
+                    lo, hi = j_lo[j], j_hi[j]
+                    if hi <= lo:
                         continue
-                    for j in range(kw):
-                        ix = xx * sw - pw + j * dw
-                        if ix < 0 or ix >= w:
-                            continue
-                        v = src[iy, ix]
-                        if not seen:
-                            seen = True
-                            b = v
-                            k = i * kw + j
-                        elif v > b or v != v:
-                            b = v
-                            k = i * kw + j
-                best[n, c, y, xx] = b
-                code[n, c, y, xx] = k
+                    start, k = np.uint64(lo * sw + j * dw - pw), cd.dtype.type(i * kw + j)
+                    if sw == 1:
+                        _max_tap(row, start, u1, b[lo:hi], cd[lo:hi], k)
+                    elif sw == 2:
+                        _max_tap(row, start, u2, b[lo:hi], cd[lo:hi], k)
+                    else:
+                        _max_tap(row, start, us, b[lo:hi], cd[lo:hi], k)
 
 
 @njit(cache=True, parallel=_PARALLEL)
@@ -392,17 +427,28 @@ def _pool_2x2_stride2(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair
 
 
 def max_pool2d_fast(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair, out_size: Pair) -> bool:
-    """Whether the numba max-pool forward beats the numpy reference for this geometry (``size``: (H, W)).
+    """Whether a numba max-pool forward beats the numpy reference for this geometry (``size``: (H, W)).
 
-    True for 2x2 windows wholly inside the input (no padding, no partial ceil_mode window). The course
-    CNN's ``MaxPool2d(2, 2)`` takes a kernel with the strides built in: 0.15-0.2x the general 2x2
+    2x2 windows wholly inside the input (no padding, no partial ceil_mode window) take the 2x2 kernels:
+    the course CNN's ``MaxPool2d(2, 2)`` one with the strides built in, 0.15-0.2x the general 2x2
     kernel's time on 32x32, 16x16 and 8x8 inputs (4.4 -> 0.7 ms for (128, 32, 32, 32) float32), 0.8x on
-    4x4 (rows of two windows are too short to vectorise). Other strides and dilations take the general
-    2x2 kernel: 0.4-0.8x numpy's time. Elsewhere the general kernel is about as fast as numpy's strided
-    slices or slower.
+    4x4 (rows of two windows are too short to vectorise); other strides and dilations the general 2x2
+    kernel, 0.4-0.8x numpy's time. Any other geometry with a stride of 1 or 2 along the width takes the
+    general kernel, whose loads along an output row LLVM vectorises for those strides (float32, 2 cores):
+    ResNet's ``MaxPool2d(3, 2, 1)`` on (32, 64, 16, 16) 0.6x numpy's time (3.0 -> 1.8 ms), 3x3 stride 1
+    on (128, 32, 32, 32) 0.2x (71 -> 14 ms), AlexNet's 3x3 stride 2 on 55x55 0.8x, a padded 2x2 stride 2
+    0.6x, small planes 0.05x (no per-tap array calls). Wider strides stay on numpy's strided slices: the
+    kernel's scalar loop measured 2.2x their time for ``MaxPool2d(3)`` on (128, 32, 32, 32).
     """
-    k, p, s, d = tuple(kernel_size), tuple(padding), tuple(stride), tuple(dilation)
-    return k == (2, 2) and _windows_inside(tuple(size), k, s, p, d, tuple(out_size))
+    return _pool_2x2_inside(size, kernel_size, stride, padding, dilation, out_size) or stride[1] <= 2
+
+
+def _pool_2x2_inside(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                     out_size: Pair) -> bool:  # fmt: skip
+    """2x2 windows, all inside the input (no padding, no partial ceil_mode window)."""
+    k = tuple(kernel_size)
+    return k == (2, 2) and _windows_inside(tuple(size), k, tuple(stride), tuple(padding), tuple(dilation),
+                                           tuple(out_size))  # fmt: skip
 
 
 def max_pool2d_forward(
@@ -415,7 +461,7 @@ def max_pool2d_forward(
     x = np.ascontiguousarray(x)
     if _pool_2x2_stride2(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         _max_pool_fwd_2x2s2(x, best, code)
-    elif max_pool2d_fast(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
+    elif _pool_2x2_inside(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         _max_pool_fwd_2x2(x, best, code, *stride, *dilation)
     else:
         _max_pool_fwd(x, best, code, *kernel_size, *stride, *padding, *dilation)

@@ -96,7 +96,8 @@ def max_pool2d_forward(
     nb = numba_kernels_or_none()
     if nb is not None and nb.supports(x) and nb.max_pool2d_fast(x.shape[2:], kernel_size, stride, padding, dilation,
                                                                 out_size):
-        # 2x2 windows inside the input (MaxPool2d(2, 2)): the numba kernel beats the slices below
+        # where a numba kernel beats the slices below: 2x2 windows inside the input (MaxPool2d(2, 2)), and
+        # strides 1 and 2 along the width
         return nb.max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size,
                                      tap_code_dtype(kernel_size[0] * kernel_size[1]))
     xp = array_module(x)
