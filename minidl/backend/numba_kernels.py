@@ -95,6 +95,20 @@ def supports(*arrays: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------- im2col / col2im
+@njit(cache=True, inline="always")
+def _strided_copy(dst, d0, src, s0, step, size):  # pragma: no cover - compiled
+    # dst[d0 + t] = src[s0 + step*t] for t < size (all unsigned)
+    for t in range(size):
+        dst[d0 + t] = src[s0 + step * t]
+
+
+@njit(cache=True, inline="always")
+def _strided_add(dst, d0, step, src, s0, size):  # pragma: no cover - compiled
+    # dst[d0 + step*t] += src[s0 + t] for t < size (all unsigned)
+    for t in range(size):
+        dst[d0 + step * t] += src[s0 + t]
+
+
 @njit(cache=True, parallel=_PARALLEL)
 def _im2col(x, cols, kh, kw, sh, sw, top, left, dh, dw):  # pragma: no cover - compiled
     # x (N, C, H, W) -> cols (C, kh, kw, N, oh, ow), both C-contiguous, indexed flat (no per-row views):
@@ -104,6 +118,7 @@ def _im2col(x, cols, kh, kw, sh, sw, top, left, dh, dw):  # pragma: no cover - c
     xf = x.reshape(-1)
     cf = cols.reshape(-1)
     zero = cols.dtype.type(0)
+    u1, u2 = np.uint64(1), np.uint64(2)
     for r in prange(c_ * kh * kw):  # one (channel, tap) row of the columns per iteration
         c = r // (kh * kw)
         i = (r // kw) % kh
@@ -122,13 +137,16 @@ def _im2col(x, cols, kh, kw, sh, sw, top, left, dh, dw):  # pragma: no cover - c
                 s = (plane + iy) * w + off_w
                 for xx in range(lo):
                     cf[o + xx] = zero
-                if sw == 1:  # contiguous; unsigned indices skip numba's negative-index wraparound: vectorised
-                    ou, su = np.uint64(o), np.uint64(s)
-                    for xx in range(np.uint64(lo), np.uint64(hi)):
-                        cf[ou + xx] = xf[su + xx]
-                else:
-                    for xx in range(lo, hi):
-                        cf[o + xx] = xf[s + xx * sw]
+                # unsigned indices skip numba's negative-index wraparound checks, and strides 1 and 2 spelled
+                # out let LLVM vectorise the loads
+                if hi > lo:
+                    d0, s0, size = np.uint64(o + lo), np.uint64(s + lo * sw), np.uint64(hi - lo)
+                    if sw == 1:
+                        _strided_copy(cf, d0, xf, s0, u1, size)
+                    elif sw == 2:
+                        _strided_copy(cf, d0, xf, s0, u2, size)
+                    else:
+                        _strided_copy(cf, d0, xf, s0, np.uint64(sw), size)
                 for xx in range(hi, ow):
                     cf[o + xx] = zero
 
@@ -155,6 +173,7 @@ def _col2im(cols, out, kh, kw, sh, sw, top, left, dh, dw):  # pragma: no cover -
     cf = cols.reshape(-1)
     of = out.reshape(-1)
     zero = out.dtype.type(0)
+    u1, u2 = np.uint64(1), np.uint64(2)
     for p in prange(n_ * c_):  # one (sample, channel) plane per iteration
         n = p // c_
         c = p % c_
@@ -172,13 +191,14 @@ def _col2im(cols, out, kh, kw, sh, sw, top, left, dh, dw):  # pragma: no cover -
                         continue
                     src = ((r * n_ + n) * oh + y) * ow
                     dst = base + iy * w + off_w
-                    if sw == 1:  # unsigned indices: no wraparound check, vectorised
-                        du, su = np.uint64(dst), np.uint64(src)
-                        for xx in range(np.uint64(lo), np.uint64(hi)):
-                            of[du + xx] += cf[su + xx]
-                    else:
-                        for xx in range(lo, hi):
-                            of[dst + xx * sw] += cf[src + xx]
+                    if hi > lo:  # unsigned indices, strides 1 and 2 spelled out: vectorised (as in _im2col)
+                        d0, s0, size = np.uint64(dst + lo * sw), np.uint64(src + lo), np.uint64(hi - lo)
+                        if sw == 1:
+                            _strided_add(of, d0, u1, cf, s0, size)
+                        elif sw == 2:
+                            _strided_add(of, d0, u2, cf, s0, size)
+                        else:
+                            _strided_add(of, d0, np.uint64(sw), cf, s0, size)
 
 
 def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Any, dilation: Pair, out_size: Pair) -> np.ndarray:

