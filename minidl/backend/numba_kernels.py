@@ -69,8 +69,10 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool2d_fast",
     "max_pool2d_forward",
+    "planes_to_rows",
     "relu_backward",
     "relu_forward",
+    "rows_to_planes",
     "sgd_step",
     "supports",
     "supports_flat",
@@ -222,6 +224,68 @@ def col2im(
     out = np.empty((n, c, h, w), dtype=cols.dtype)
     _col2im(cols6, out, kh, kw, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0], dilation[1])
     return out
+
+
+# ---------------------------------------------------------------------------- GEMM layout <-> NCHW
+# im2col's GEMM gives (O, N*L) rows (L = oh*ow); the network wants (N, O, oh, ow) planes, and the backward
+# the other way round. numpy's transposing add of the bias measured 2.1 ms for the course CNN's first layer
+# ((32, 128, 1024) float32), this loop 0.7 ms; rows from g and the bias gradient in one pass likewise.
+@njit(cache=True, parallel=_PARALLEL)
+def _rows_to_planes(y, bias, has_bias, out):  # pragma: no cover - compiled
+    # y (O, N, L) -> out (N, O, L): out[n, o] = y[o, n] (+ bias[o])
+    o_, n_, size = y.shape
+    for n in prange(n_):
+        for o in range(o_):
+            src, dst = y[o, n], out[n, o]
+            if has_bias:
+                b = bias[o]
+                for t in range(np.uint64(size)):
+                    dst[t] = src[t] + b
+            else:
+                for t in range(np.uint64(size)):
+                    dst[t] = src[t]
+
+
+@njit(cache=True, parallel=_PARALLEL, fastmath={"reassoc"})  # the plane sums vectorised (any order)
+def _planes_to_rows(g, rows, sums, want_sums):  # pragma: no cover - compiled
+    # g (N, O, L) -> rows (O, N, L); sums[o] = the sum of g[:, o] (each plane's in the dtype, added up in
+    # float64) when want_sums
+    n_, o_, size = g.shape
+    for o in prange(o_):
+        total = 0.0
+        for n in range(n_):
+            src, dst = g[n, o], rows[o, n]
+            part = src.dtype.type(0)
+            for t in range(np.uint64(size)):
+                v = src[t]
+                dst[t] = v
+                part += v
+            total += part
+        if want_sums:
+            sums[o] = total
+
+
+def rows_to_planes(y: np.ndarray, bias: np.ndarray | None, out: np.ndarray) -> None:
+    """GEMM rows y (O, N*L) (any leading split of O, e.g. (G, O/G, N*L)) -> ``out`` (N, O, ...) C-contiguous,
+    written in place: ``out[n, o] = y[o, n*L:(n+1)*L] (+ bias[o])``."""
+    if not out.flags.c_contiguous:
+        raise ValueError("rows_to_planes: out must be C-contiguous (it is written through a reshaped view)")
+    n, o = out.shape[:2]
+    size = int(np.prod(out.shape[2:]))
+    y3 = np.ascontiguousarray(y).reshape(o, n, size)
+    b = np.zeros(1, dtype=out.dtype) if bias is None else np.ascontiguousarray(bias, dtype=out.dtype)
+    _rows_to_planes(y3, b, bias is not None, out.reshape(n, o, size))
+
+
+def planes_to_rows(g: np.ndarray, want_sums: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """g (N, O, ...) -> (its GEMM rows (O, N*L), contiguous; the per-channel sums (O,) when ``want_sums``)."""
+    n, o = g.shape[:2]
+    size = int(np.prod(g.shape[2:]))
+    g3 = np.ascontiguousarray(g).reshape(n, o, size)
+    rows = np.empty((o, n, size), dtype=g.dtype)
+    sums = np.empty(o, dtype=np.float64)
+    _planes_to_rows(g3, rows, sums, want_sums)
+    return rows.reshape(o, n * size), (sums.astype(g.dtype) if want_sums else None)
 
 
 # ---------------------------------------------------------------------------- max-pool

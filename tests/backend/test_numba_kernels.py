@@ -299,3 +299,61 @@ def test_numpy_path_without_numba(setup):
             "print(x.grad.shape)\n")  # fmt: skip
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+# ---------------------------------------------------------------------------- GEMM rows <-> NCHW planes
+@given(n=st.integers(0, 3), g=st.integers(1, 2), per=st.integers(1, 3), h=st.integers(0, 4), w=st.integers(1, 5),
+       dtype=st.sampled_from(DTYPES), bias=st.booleans(), seed=st.integers(0, 2**16))  # fmt: skip
+def test_layout_swaps_match_numpy(n, g, per, h, w, dtype, bias, seed):
+    """rows_to_planes / planes_to_rows: conv2d's (O, N*L) <-> (N, O, h, w) swaps (the bias added, or the
+    per-channel sums of the gradient taken, on the way) equal numpy's transposes, bit for bit."""
+    rng = np.random.default_rng(seed)
+    o = g * per
+    rows = rng.standard_normal((g, per, n * h * w)).astype(dtype)  # grouped rows (G, O/G, N*L)
+    b = rng.standard_normal(o).astype(dtype) if bias else None
+    out = np.empty((n, o, h, w), dtype=dtype)
+    nk.rows_to_planes(rows, b, out)
+    want = rows.reshape(o, n, h, w).transpose(1, 0, 2, 3)
+    np.testing.assert_array_equal(out, want + b.reshape(o, 1, 1) if bias else want)
+    back, sums = nk.planes_to_rows(out, want_sums=True)
+    assert back.shape == (o, n * h * w) and back.dtype == dtype and sums.dtype == dtype
+    np.testing.assert_array_equal(back, np.ascontiguousarray(out.transpose(1, 0, 2, 3)).reshape(o, -1))
+    np.testing.assert_allclose(sums, out.sum(axis=(0, 2, 3), dtype=np.float64), rtol=1e-5, atol=1e-5)
+    assert nk.planes_to_rows(out, want_sums=False)[1] is None
+
+
+def test_layout_swaps_keep_negative_zero_and_nan():
+    """Without a bias the values move untouched (-0.0 stays -0.0: no 0 is added); NaN goes through."""
+    rows = np.array([[-0.0, np.nan, 1.0, -2.0]], dtype=np.float32)  # O = 1, N = 2, L = 2
+    out = np.empty((2, 1, 1, 2), dtype=np.float32)
+    nk.rows_to_planes(rows, None, out)
+    assert np.signbit(out[0, 0, 0, 0]) and np.isnan(out[0, 0, 0, 1])
+    _, sums = nk.planes_to_rows(out, want_sums=True)
+    assert np.isnan(sums[0])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        nk.rows_to_planes(rows, None, np.empty((2, 1, 2, 2), dtype=np.float32)[..., ::2])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_im2col_path_uses_the_layout_kernels(monkeypatch, bias):
+    """conv2d on im2col (here stride 2) hands its layout swaps to the kernels on the numba path, not off it;
+    both paths give torch's output and gradients."""
+    calls = []
+    for name in ("rows_to_planes", "planes_to_rows"):
+        real = getattr(nk, name)
+        monkeypatch.setattr(nk, name, lambda *a, _n=name, _r=real, **k: calls.append(_n) or _r(*a, **k))
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb if bias else None, stride=2, padding=1)
+    ty.backward(torch.ones_like(ty))
+    for enabled in (True, False):
+        calls.clear()
+        with numba_path(enabled):
+            mx, mw, mb = (md.tensor(a, requires_grad=True) for a in (x, w, b))
+            my = F.conv2d(mx, mw, mb if bias else None, stride=2, padding=1)
+            my.backward(md.ones(*my.shape))
+        assert sorted(calls) == (["planes_to_rows", "rows_to_planes"] if enabled else [])
+        np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+        for m, t in ((mx, tx), (mw, tw)) + (((mb, tb),) if bias else ()):
+            np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
