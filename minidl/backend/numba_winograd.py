@@ -422,11 +422,16 @@ def _output_adjoint4(g, dm, step, th, tw, k):  # pragma: no cover - compiled
             base = o * bands * tw + band0 * tw
             n, ty = divmod(band0, th)
             for j in range(nb):
-                for row in range(4):
-                    dst, inside = rows_in[row], 4 * ty + row < oh
-                    d, src = np.uint64(4 * j * tw), np.uint64(((n * o_ + o) * oh + 4 * ty + row) * ow)
-                    for x in range(uw4):
-                        dst[d + x] = gf[src + x] if inside and x < uow else zero
+                for row in range(4):  # the row copied whole (vectorised), zeros past the output
+                    dst, d = rows_in[row], np.uint64(4 * j * tw)
+                    fill = d
+                    if 4 * ty + row < oh:
+                        src = np.uint64(((n * o_ + o) * oh + 4 * ty + row) * ow)
+                        for x in range(uow):
+                            dst[d + x] = gf[src + x]
+                        fill = d + uow
+                    for x in range(fill, d + uw4):
+                        dst[x] = zero
                 ty += 1
                 if ty == th:
                     ty, n = 0, n + 1
