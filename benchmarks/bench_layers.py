@@ -45,6 +45,9 @@ def cases(batch: int) -> list[tuple[str, object, tuple[int, ...], bool]]:
         if size > 2:
             out.append((f"MaxPool2d 2x2 on {cout}x{size}x{size}", lambda lib: lib.MaxPool2d(2, 2),
                         (batch, cout, size, size)))  # fmt: skip
+    # overlapping windows with padding (the general kernels): ResNet's stem pool, and a 3x3 stride-1 pool
+    out.append(("MaxPool2d(3, 2, 1) on 64x32x32", lambda lib: lib.MaxPool2d(3, 2, 1), (batch, 64, 32, 32)))
+    out.append(("MaxPool2d(3, 1, 1) on 64x16x16", lambda lib: lib.MaxPool2d(3, 1, 1), (batch, 64, 16, 16)))
     out.append(("BatchNorm2d(64) train @16x16", lambda lib: lib.BatchNorm2d(64), (batch, 64, 16, 16)))
     out.append(("Dropout(0.5) train", lambda lib: lib.Dropout(0.5), (batch, 512, 4, 4)))
     out.append(("AdaptiveAvgPool2d(1) @2x2", lambda lib: lib.AdaptiveAvgPool2d(1), (batch, 512, 2, 2)))
