@@ -32,7 +32,8 @@ Each kernel computes what its reference computes (same shapes, same index conven
   equal-bin gradient is a broadcast view, 10x cheaper than any copy; unequal bins 0.4-3x, noise) and
   adaptive max backward (0.7-1.0x of numpy's ``add.at`` at 0.1 ms);
 - ``sgd_step``: :class:`minidl.optim.SGD`'s update (momentum, dampening, Nesterov, weight decay,
-  maximize) in one pass, bit for bit;
+  maximize) in one pass, bit for bit; ``adam_step`` likewise for :class:`minidl.optim.Adam` and
+  ``AdamW`` (amsgrad, maximize, coupled or decoupled weight decay);
 - ``batch_norm_train_forward``/``batch_norm_train_backward``/``batch_norm_affine``:
   :class:`minidl.ops.norm.BatchNorm`, per channel, the statistics summed in float64 (another
   order than numpy's: equal to rounding, not bit for bit).
@@ -50,12 +51,14 @@ on disk (``cache=True``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
 __all__ = [
+    "adam_step",
     "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool2d_forward",
     "adaptive_max_pool2d_backward",
@@ -669,6 +672,54 @@ def sgd_step(p: np.ndarray, g: np.ndarray, buf: np.ndarray | None, lr: float, mo
     _sgd_step(p.reshape(-1), g.reshape(-1), buf.reshape(-1), t(lr), t(momentum), t(1 - dampening), t(weight_decay),
               bool(nesterov), bool(maximize), first)  # fmt: skip
     return buf if momentum != 0 else None
+
+
+@njit(cache=True, error_model="numpy")  # numpy's x / 0 (inf or NaN, no exception), and so a vectorised loop
+def _adam_step(p, g, m, v, vmax, decay, wd, keep1, b2, keep2, neg_step, root_bc2, eps, maximize, decoupled,
+               amsgrad):  # pragma: no cover - compiled  # fmt: skip
+    # one pass of torch's Adam/AdamW over flat arrays, in the numpy reference's operations and order (each
+    # rounded to the arrays' dtype: the scalars come in that dtype, np.sqrt keeps it): bit for bit.
+    # keep1 = 1 - b1, keep2 = 1 - b2, decay = 1 - lr*wd (AdamW), neg_step = -lr / (1 - b1^t); vmax unused
+    # (any array) without amsgrad
+    use_wd = wd != 0
+    for i in range(np.uint64(p.size)):
+        d = -g[i] if maximize else g[i]
+        x = p[i]
+        if use_wd:
+            if decoupled:
+                x = x * decay
+            else:
+                d = d + wd * x
+        a = m[i]
+        a = a + (d - a) * keep1
+        m[i] = a
+        s = v[i] * b2
+        s = s + (keep2 * d) * d
+        v[i] = s
+        if amsgrad:
+            top = vmax[i]
+            top = s if (s > top) | (s != s) else top  # np.maximum: NaN if either is
+            vmax[i] = top
+            s = top
+        p[i] = x + (neg_step * a) / (np.sqrt(s) / root_bc2 + eps)
+
+
+def adam_step(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax: np.ndarray | None, lr: float,
+              betas: tuple[float, float], eps: float, weight_decay: float, step: int, decoupled: bool,
+              maximize: bool) -> None:  # fmt: skip
+    """:class:`minidl.optim.Adam`'s (``decoupled``: AdamW's) update of one parameter in one pass, in place, bit
+    for bit; ``step`` is the step count after this step (1 first), ``vmax`` the amsgrad state or None.
+
+    All arrays C-contiguous, one float dtype (:func:`supports_flat`). The numpy reference makes 10-13
+    passes with their temporaries: Adam on ResNet-18's 11.2M float32 parameters took 21 ms a step
+    (2 cores), SGD's one-pass kernel 4.5 ms.
+    """
+    t = p.dtype.type
+    b1, b2 = betas
+    amsgrad = vmax is not None
+    _adam_step(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), (vmax if amsgrad else m).reshape(-1),
+               t(1 - lr * weight_decay), t(weight_decay), t(1 - b1), t(b2), t(1 - b2), t(-(lr / (1 - b1**step))),
+               t(math.sqrt(1 - b2**step)), t(eps), bool(maximize), bool(decoupled), amsgrad)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- avg-pool

@@ -24,6 +24,7 @@ def _check(name: str, value: float, what: str) -> None:
 
 
 _SGD_SCALARS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
+_ADAM_SCALARS = ("lr", "eps", "weight_decay")
 
 
 def _numbers(group: dict[str, Any], keys: tuple[str, ...]) -> bool:
@@ -93,8 +94,6 @@ class Adam(Optimizer):
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = array_module(p._data)
-        if group["maximize"]:
-            grad = -grad
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if not state:
             state["step"] = 0
@@ -104,6 +103,17 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = xp.zeros_like(p._data)
         state["step"] += 1
         t = state["step"]
+        nk = numba_kernels_or_none()
+        vmax = state.get("max_exp_avg_sq") if group["amsgrad"] else None
+        arrays = (p._data, grad, state["exp_avg"], state["exp_avg_sq"]) + ((vmax,) if vmax is not None else ())
+        if (nk is not None and nk.supports_flat(*arrays) and _numbers(group, _ADAM_SCALARS)
+                and all(isinstance(b, (int, float)) for b in group["betas"])):  # fmt: skip
+            # the same update in one numba pass (the lines below are its reference)
+            nk.adam_step(p._data, grad, state["exp_avg"], state["exp_avg_sq"], vmax, lr, (b1, b2), eps, wd, t,
+                         self.decoupled, group["maximize"])  # fmt: skip
+            return
+        if group["maximize"]:
+            grad = -grad
         if wd != 0:
             if self.decoupled:
                 p._data *= 1 - lr * wd

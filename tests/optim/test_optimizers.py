@@ -264,3 +264,57 @@ def test_sgd_kernel_gives_the_numpy_reference_bits(lr, momentum, dampening, wd, 
     assert p1.dtype == dtype
     np.testing.assert_array_equal(p1, p0)
     assert (b0 is None) == (b1 is None) and (b0 is None or np.array_equal(b0, b1))
+
+
+# ---------------------------------------------------------------------------- Adam's numba kernel
+@given(cls=st.sampled_from(["Adam", "AdamW"]), lr=st.sampled_from([0.0, 1e-3, 0.1]),
+       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)]), eps=st.sampled_from([1e-8, 1e-3, 0.0]),
+       wd=st.sampled_from([0.0, 1e-2, 0.3]), amsgrad=st.booleans(), maximize=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 1000))  # fmt: skip
+def test_adam_kernel_gives_the_numpy_reference_bits(cls, lr, betas, eps, wd, amsgrad, maximize, dtype, seed):
+    """Adam's and AdamW's one-pass numba update and the numpy lines beside it: the same bits after several
+    steps (parameters and every state array), float32 and float64, with inf/NaN in a gradient; a strided
+    gradient takes the numpy lines."""
+    from tests.helpers import numba_path
+
+    kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=wd, amsgrad=amsgrad, maximize=maximize)
+    rng = np.random.default_rng(seed)
+    start = rng.standard_normal((6, 5)).astype(dtype)
+    grads = [rng.standard_normal((6, 10)).astype(dtype) for _ in range(5)]
+    grads[3][0, 0], grads[3][1, 2] = np.inf, np.nan  # they spread through the state as in numpy
+    grads[0][2, 4] = 0.0  # with eps 0: 0 / 0 (NaN, not an exception: the kernel keeps numpy's error model)
+    results = []
+    for enabled in (False, True):
+        with numba_path(enabled):
+            p = md.tensor(start.copy(), requires_grad=True)
+            opt = getattr(optim, cls)([p], **kw)
+            for i, g in enumerate(grads):
+                gi = g[:, ::2] if i == 2 else np.ascontiguousarray(g[:, ::2])  # step 3: a strided gradient
+                p.grad = md.tensor(gi) if i != 2 else md.Tensor._make(gi)
+                opt.step()
+            state = {k: np.array(v) for k, v in opt.state[p].items()}
+            results.append((p.detach().numpy().copy(), state))
+    (p0, s0), (p1, s1) = results
+    assert p1.dtype == dtype
+    np.testing.assert_array_equal(p1, p0)
+    assert s0.keys() == s1.keys()
+    for k in s0:
+        np.testing.assert_array_equal(s1[k], s0[k], err_msg=k)
+
+
+def test_adam_dispatches_to_the_kernel(monkeypatch):
+    """On the numba path Adam and AdamW hand contiguous float parameters to ``adam_step``; off it, not."""
+    from minidl.backend import numba_kernels as nk
+    from tests.helpers import numba_path
+
+    calls = []
+    real = nk.adam_step
+    monkeypatch.setattr(nk, "adam_step", lambda *a: calls.append(1) or real(*a))
+    for enabled in (True, False):
+        calls.clear()
+        with numba_path(enabled):
+            for cls in (optim.Adam, optim.AdamW):
+                p = md.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+                p.grad = md.ones(3, 4)
+                cls([p], lr=0.1, amsgrad=True).step()
+        assert len(calls) == (2 if enabled else 0)
