@@ -25,6 +25,7 @@ def _check(name: str, value: float, what: str) -> None:
 
 _SGD_SCALARS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
 _ADAM_SCALARS = ("lr", "eps", "weight_decay")
+_RMSPROP_SCALARS = ("lr", "alpha", "eps", "weight_decay", "momentum")
 
 
 def _numbers(group: dict[str, Any], keys: tuple[str, ...]) -> bool:
@@ -159,8 +160,6 @@ class RMSprop(Optimizer):
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         xp = array_module(p._data)
-        if group["maximize"]:
-            grad = -grad
         alpha, eps, wd, mu = group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
         if not state:
             state["step"] = 0
@@ -170,6 +169,17 @@ class RMSprop(Optimizer):
             if group["centered"]:
                 state["grad_avg"] = xp.zeros_like(p._data)
         state["step"] += 1
+        nk = numba_kernels_or_none()
+        ga = state.get("grad_avg") if group["centered"] else None
+        buf = state.get("momentum_buffer") if mu > 0 else None
+        arrays = [a for a in (p._data, grad, state["square_avg"], ga, buf) if a is not None]
+        if nk is not None and nk.supports_flat(*arrays) and _numbers(group, _RMSPROP_SCALARS):
+            # the same update in one numba pass (the lines below are its reference)
+            nk.rmsprop_step(p._data, grad, state["square_avg"], ga, buf, group["lr"], alpha, eps, wd, mu,
+                            group["maximize"])  # fmt: skip
+            return
+        if group["maximize"]:
+            grad = -grad
         if wd != 0:
             grad = grad + wd * p._data
         sq = state["square_avg"]

@@ -266,30 +266,25 @@ def test_sgd_kernel_gives_the_numpy_reference_bits(lr, momentum, dampening, wd, 
     assert (b0 is None) == (b1 is None) and (b0 is None or np.array_equal(b0, b1))
 
 
-# ---------------------------------------------------------------------------- Adam's numba kernel
-@given(cls=st.sampled_from(["Adam", "AdamW"]), lr=st.sampled_from([0.0, 1e-3, 0.1]),
-       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)]), eps=st.sampled_from([1e-8, 1e-3, 0.0]),
-       wd=st.sampled_from([0.0, 1e-2, 0.3]), amsgrad=st.booleans(), maximize=st.booleans(),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 1000))  # fmt: skip
-def test_adam_kernel_gives_the_numpy_reference_bits(cls, lr, betas, eps, wd, amsgrad, maximize, dtype, seed):
-    """Adam's and AdamW's one-pass numba update and the numpy lines beside it: the same bits after several
-    steps (parameters and every state array), float32 and float64, with inf/NaN in a gradient; a strided
-    gradient takes the numpy lines."""
+# ---------------------------------------------------------------------------- Adam's and RMSprop's numba kernels
+def _kernel_and_numpy_give_the_same_bits(make, dtype, seed) -> None:
+    """Five steps of the optimiser ``make([p])`` with the numba path on and off: the same bits in the
+    parameter and every state array. The gradients hold inf, NaN and a 0 (0 / 0 with eps 0: NaN, not an
+    exception); step 3's is strided, which takes the numpy lines on both paths."""
     from tests.helpers import numba_path
 
-    kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=wd, amsgrad=amsgrad, maximize=maximize)
     rng = np.random.default_rng(seed)
     start = rng.standard_normal((6, 5)).astype(dtype)
     grads = [rng.standard_normal((6, 10)).astype(dtype) for _ in range(5)]
     grads[3][0, 0], grads[3][1, 2] = np.inf, np.nan  # they spread through the state as in numpy
-    grads[0][2, 4] = 0.0  # with eps 0: 0 / 0 (NaN, not an exception: the kernel keeps numpy's error model)
+    grads[0][2, 4] = 0.0
     results = []
     for enabled in (False, True):
-        with numba_path(enabled):
+        with numba_path(enabled), np.errstate(all="ignore"):
             p = md.tensor(start.copy(), requires_grad=True)
-            opt = getattr(optim, cls)([p], **kw)
+            opt = make([p])
             for i, g in enumerate(grads):
-                gi = g[:, ::2] if i == 2 else np.ascontiguousarray(g[:, ::2])  # step 3: a strided gradient
+                gi = g[:, ::2] if i == 2 else np.ascontiguousarray(g[:, ::2])
                 p.grad = md.tensor(gi) if i != 2 else md.Tensor._make(gi)
                 opt.step()
             state = {k: np.array(v) for k, v in opt.state[p].items()}
@@ -302,19 +297,43 @@ def test_adam_kernel_gives_the_numpy_reference_bits(cls, lr, betas, eps, wd, ams
         np.testing.assert_array_equal(s1[k], s0[k], err_msg=k)
 
 
-def test_adam_dispatches_to_the_kernel(monkeypatch):
-    """On the numba path Adam and AdamW hand contiguous float parameters to ``adam_step``; off it, not."""
+@given(cls=st.sampled_from(["Adam", "AdamW"]), lr=st.sampled_from([0.0, 1e-3, 0.1]),
+       betas=st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.0)]), eps=st.sampled_from([1e-8, 1e-3, 0.0]),
+       wd=st.sampled_from([0.0, 1e-2, 0.3]), amsgrad=st.booleans(), maximize=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 1000))  # fmt: skip
+def test_adam_kernel_gives_the_numpy_reference_bits(cls, lr, betas, eps, wd, amsgrad, maximize, dtype, seed):
+    """Adam's and AdamW's one-pass numba update and the numpy lines beside it, float32 and float64."""
+    kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=wd, amsgrad=amsgrad, maximize=maximize)
+    _kernel_and_numpy_give_the_same_bits(lambda ps: getattr(optim, cls)(ps, **kw), dtype, seed)
+
+
+@given(lr=st.sampled_from([0.0, 1e-2, 0.1]), alpha=st.sampled_from([0.99, 0.5, 0.0]),
+       eps=st.sampled_from([1e-8, 0.0]), wd=st.sampled_from([0.0, 1e-2]), momentum=st.sampled_from([0.0, 0.9]),
+       centered=st.booleans(), maximize=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 1000))  # fmt: skip
+def test_rmsprop_kernel_gives_the_numpy_reference_bits(lr, alpha, eps, wd, momentum, centered, maximize, dtype, seed):
+    """RMSprop's one-pass numba update (centred, momentum) and the numpy lines beside it."""
+    kw = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=wd, momentum=momentum, centered=centered, maximize=maximize)
+    _kernel_and_numpy_give_the_same_bits(lambda ps: optim.RMSprop(ps, **kw), dtype, seed)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("adam_step", lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True)),
+    ("adam_step", lambda ps: optim.AdamW(ps, lr=0.1)),
+    ("rmsprop_step", lambda ps: optim.RMSprop(ps, lr=0.1, momentum=0.9, centered=True)),
+])  # fmt: skip
+def test_optimisers_dispatch_to_their_kernels(monkeypatch, name, make):
+    """On the numba path the optimisers hand contiguous float parameters to their kernel; off it, not."""
     from minidl.backend import numba_kernels as nk
     from tests.helpers import numba_path
 
     calls = []
-    real = nk.adam_step
-    monkeypatch.setattr(nk, "adam_step", lambda *a: calls.append(1) or real(*a))
+    real = getattr(nk, name)
+    monkeypatch.setattr(nk, name, lambda *a: calls.append(1) or real(*a))
     for enabled in (True, False):
         calls.clear()
         with numba_path(enabled):
-            for cls in (optim.Adam, optim.AdamW):
-                p = md.tensor(np.ones((3, 4), np.float32), requires_grad=True)
-                p.grad = md.ones(3, 4)
-                cls([p], lr=0.1, amsgrad=True).step()
-        assert len(calls) == (2 if enabled else 0)
+            p = md.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+            p.grad = md.ones(3, 4)
+            make([p]).step()
+        assert len(calls) == (1 if enabled else 0)
