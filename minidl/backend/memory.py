@@ -50,6 +50,12 @@ def keep_freed_memory(nbytes: int = DEFAULT_KEEP, largest_block: int = DEFAULT_L
 
     ``nbytes=0`` restores glibc's initial thresholds (128 KB; its dynamic raising of the mmap
     threshold stays off once set). Returns True where applied (Linux, glibc), else False.
+
+        >>> from minidl.backend import memory
+        >>> memory.keep_freed_memory(512 * 2**20)   # keep up to 512 MB (e.g. for a larger model)
+        True
+        >>> memory.kept()["nbytes"] // 2**20
+        512
     """
     for name, v in (("nbytes", nbytes), ("largest_block", largest_block)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:

@@ -1,9 +1,12 @@
-"""numba CPU kernels behind the numpy references of im2col/col2im, 2-D pooling, batch norm and ReLU.
+"""numba CPU kernels behind the numpy references of im2col/col2im, 2-D pooling, batch norm, ReLU and the
+SGD, Adam and RMSprop updates.
 
 Each kernel computes what its reference computes (same shapes, same index conventions):
 
 - ``im2col``/``col2im``: :mod:`minidl.backend.im2col` (columns (C*kh*kw, N*oh*ow)), adding in
-  the reference's order, so float results match bit for bit;
+  the reference's order, so float results match bit for bit; ``rows_to_planes``/``planes_to_rows``:
+  :class:`minidl.ops.conv.Convolution`'s swaps between the GEMM's (O, N*oh*ow) rows and (N, O, oh, ow)
+  (the bias added, or the bias gradient's sums taken, on the way), the values moved bit for bit;
 - ``max_pool2d_forward``/``max_pool2d_backward``: :mod:`minidl.ops.pool` (max-pool's argmax as a
   tap code): the same tap codes; each maximum is the value at its argmax (as torch; the reference's
   ``np.maximum`` may return the other of +0 and -0, or another NaN: equal as numbers); gradients bit
@@ -296,17 +299,11 @@ def planes_to_rows(g: np.ndarray, want_sums: bool) -> tuple[np.ndarray, np.ndarr
 
 # ---------------------------------------------------------------------------- max-pool
 @njit(cache=True, inline="always")
-def _tap_outputs(n_in, n_out, s, off):  # pragma: no cover - compiled
-    # the outputs [lo, hi) whose tap at input offset o*s + off lies inside the input (hi <= lo: none)
-    return max(0, -(off // s)), min(n_out, (n_in - 1 - off) // s + 1)
-
-
-@njit(cache=True, inline="always")
 def _first_taps(n_in, n_out, k, s, p, d):  # pragma: no cover - compiled
     # per output position along one dim: its first tap inside the input (k: none), torch's window start
     first = np.full(n_out, k, dtype=np.int64)
     for i in range(k - 1, -1, -1):
-        lo, hi = _tap_outputs(n_in, n_out, s, i * d - p)
+        lo, hi = _tap_bounds(n_in, n_out, i * d - p, s)
         for o in range(lo, hi):
             first[o] = i
     return first
@@ -337,7 +334,7 @@ def _max_pool_fwd(x, best, code, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no 
     j_lo = np.empty(kw, dtype=np.int64)
     j_hi = np.empty(kw, dtype=np.int64)
     for j in range(kw):
-        j_lo[j], j_hi[j] = _tap_outputs(w, ow, sw, j * dw - pw)
+        j_lo[j], j_hi[j] = _tap_bounds(w, ow, j * dw - pw, sw)
     u1, u2, us = np.uint64(1), np.uint64(2), np.uint64(sw)
     for p in prange(n_ * c_):
         n = p // c_
