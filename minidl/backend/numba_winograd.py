@@ -11,7 +11,15 @@ the plane into a zero-bordered scratch plane once (so no tile needs a bounds che
 ``B^T`` to each band of four rows as whole-row vector operations, then ``B`` across each band's
 columns, writing the 16 transformed values of tile t to ``V[k, c, t]``: 16 contiguous output
 streams. The output side reads the 16 streams ``M[k, o, t]`` of a band of tiles and writes two
-output rows. The GEMMs between the transforms are numpy's (BLAS).
+output rows. The F(4x4) kernels work on chunks of tiles of one channel instead, with the tiles
+side by side in vector lanes: each pass of a 1-D transform is then one long vectorised loop (the
+input transform gathers each tile's 36 window cells into its lane first). The GEMMs between the
+transforms are numpy's (BLAS).
+
+numba compiles a loop over a slice of a non-contiguous 2-D array (layout 'A') without vector
+instructions: the kernels take the (n*n, rows, cols) stacks as one flat 1-D view and a step
+(:func:`_flat`), whose slices are contiguous. (The F(4x4) input transform wrote V through the 2-D
+view before: 2x slower on its last pass.)
 
 Importing this module imports numba; :mod:`minidl.backend.winograd` imports it only when the
 numba path is on (:func:`minidl.backend.numba_kernels_or_none`). Serial, like the other kernels
@@ -209,6 +217,9 @@ def _output_adjoint(g, dm, th, tw):  # pragma: no cover - compiled
 
 #: tiles the F(4x4) output-side kernels transform at once (their scratch stays in the L1 cache)
 _CHUNK = 64
+#: tiles the F(4x4) input transform gathers into vector lanes at once (2 x 36 x 128 floats: 36 KB of
+#: scratch; 32 lanes measured 1.2-1.7x slower on 16x16 planes, 256 no faster)
+_LANES = 128
 
 
 @njit(cache=True, inline="always")
@@ -280,34 +291,50 @@ def _streams6(flat, start, stride, size):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _input_transform4(x, v, top, left, th, tw, i0, i1, j0, j1, k):  # pragma: no cover - compiled
-    # as _input_transform: x (N, C, H, W) -> v (36, >= C*T), V[6a + b, c, t] = (B^T d B)[a, b] of the
-    # 6x6 window at padded rows 4ty.., columns 4tx..
+def _input_transform4(x, v, step, top, left, th, tw, i0, i1, j0, j1, k):  # pragma: no cover - compiled
+    # as _input_transform: x (N, C, H, W) -> V[6a + b, c, t] at v[(6a + b)*step + c*T + t], (B^T d B)[a, b] of
+    # the 6x6 window d at padded rows 4ty.., columns 4tx... Per channel: its N planes copied into zero-bordered
+    # scratch planes, then in chunks of _LANES tiles: each tile's 36 window cells gathered into lane i of
+    # 36 rows (the one scalar step), B^T down the columns and B across the rows of all the chunk's tiles at
+    # once (vectorised), the last pass writing V's 36 streams directly. (Tile by tile, with the transforms
+    # along a tile's short rows, measured 1.8-2x slower on the course CNN's 16x16, 8x8 and 4x4 planes.)
     n_, c_, h, w = x.shape
     t_ = n_ * th * tw
-    pad, padf, q, pw = _band_buffers(x, 4, th, tw)
+    ph, pw = 4 * th + 2, 4 * tw + 2
+    pad = np.zeros(n_ * ph * pw, dtype=x.dtype)  # borders stay 0, only the interiors are overwritten
     xf = x.reshape(-1)
+    d = np.empty((36, _LANES), dtype=x.dtype)
+    s = np.empty((36, _LANES), dtype=x.dtype)
+    upw = np.uint64(pw)
     for c in range(c_):
         for n in range(n_):
-            _copy_rows(xf, padf, ((n * c_ + c) * h + i0) * w + j0, w, (top + i0) * pw + left + j0, pw, i1 - i0, j1 - j0)
-            for ty in range(th):
-                r = 4 * ty
-                for j in range(pw):  # B^T down the band's six rows
-                    b0, b1, b2, b3, b4, b5 = _bt6(
-                        pad[r, j], pad[r + 1, j], pad[r + 2, j], pad[r + 3, j], pad[r + 4, j], pad[r + 5, j], k
-                    )
-                    q[0, j], q[1, j], q[2, j], q[3, j], q[4, j], q[5, j] = b0, b1, b2, b3, b4, b5
-                t0 = c * t_ + (n * th + ty) * tw
-                for a in range(6):  # B across each tile's six columns
-                    kk = 6 * a
-                    for tx in range(tw):
-                        j = 4 * tx
-                        b0, b1, b2, b3, b4, b5 = _bt6(
-                            q[a, j], q[a, j + 1], q[a, j + 2], q[a, j + 3], q[a, j + 4], q[a, j + 5], k
-                        )
-                        t = t0 + tx
-                        v[kk, t], v[kk + 1, t], v[kk + 2, t] = b0, b1, b2
-                        v[kk + 3, t], v[kk + 4, t], v[kk + 5, t] = b3, b4, b5
+            _copy_rows(xf, pad, ((n * c_ + c) * h + i0) * w + j0, w, (n * ph + top + i0) * pw + left + j0, pw,
+                       i1 - i0, j1 - j0)  # fmt: skip
+        n = ty = tx = 0
+        for t0 in range(0, t_, _LANES):
+            size = min(_LANES, t_ - t0)
+            for i in range(size):  # tile i's window into lane i: d[6a + j, i] = its cell (a, j)
+                corner = np.uint64((n * ph + 4 * ty) * pw + 4 * tx)
+                for a in range(6):
+                    row = corner + np.uint64(a) * upw
+                    for j in range(6):
+                        d[6 * a + j, i] = pad[row + np.uint64(j)]
+                tx += 1
+                if tx == tw:
+                    tx = 0
+                    ty += 1
+                    if ty == th:
+                        ty, n = 0, n + 1
+            for j in range(6):  # B^T down each column j
+                d0, d1, d2, d3, d4, d5 = d[j], d[6 + j], d[12 + j], d[18 + j], d[24 + j], d[30 + j]
+                s0, s1, s2, s3, s4, s5 = s[j], s[6 + j], s[12 + j], s[18 + j], s[24 + j], s[30 + j]
+                for i in range(size):
+                    s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _bt6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+            for a in range(6):  # B across each row a, into V's streams 6a..6a+5
+                d0, d1, d2, d3, d4, d5 = s[6 * a], s[6 * a + 1], s[6 * a + 2], s[6 * a + 3], s[6 * a + 4], s[6 * a + 5]
+                v0, v1, v2, v3, v4, v5 = _streams6(v, 6 * a * step + c * t_ + t0, step, size)
+                for i in range(size):
+                    v0[i], v1[i], v2[i], v3[i], v4[i], v5[i] = _bt6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
 
 
 @njit(cache=True)
@@ -493,11 +520,11 @@ def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int],
     n, c = x.shape[:2]
     th, tw = tiles
     v = stack((m + 2) ** 2, c, n * th * tw, x.dtype) if out is None else out
-    args = (np.ascontiguousarray(x), _out_blocks(v), top, left, th, tw, *_reach(x.shape, top, left, tiles, m))
+    blocks, reach = _out_blocks(v), _reach(x.shape, top, left, tiles, m)
     if m == 2:
-        _input_transform(*args)
+        _input_transform(np.ascontiguousarray(x), blocks, top, left, th, tw, *reach)
     else:
-        _input_transform4(*args, _constants(x.dtype))
+        _input_transform4(np.ascontiguousarray(x), *_flat(v), top, left, th, tw, *reach, _constants(x.dtype))
     return v
 
 
