@@ -36,7 +36,7 @@ signatures: arrays in, arrays out, shapes and index conventions as documented he
 tensors or autograd. ``array_module`` picks numpy or cupy, so this reference also runs on
 cupy arrays. The numba kernels (:mod:`minidl.backend.numba_kernels`) take over for float
 numpy arrays when enabled (:func:`minidl.backend.use_numba`, ``MINIDL_NUMBA=0``) and the
-rows of windows are not tiny (``ow >= MIN_ROW``: below it these slice-adds win).
+planes of windows are not tiny (``oh*ow >= MIN_WINDOWS``: below it these slice-adds win).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def im2col(
     if ck is not None:  # a float cupy array: the CUDA kernel (minidl/backend/cuda/im2col.cu)
         return ck.im2col(x, kernel_size, stride, padding, dilation, (oh, ow))
     nk = numba_kernels_or_none()
-    if nk is not None and ow >= nk.MIN_ROW and nk.supports(x):
+    if nk is not None and oh * ow >= nk.MIN_WINDOWS and nk.supports(x):
         return nk.im2col(x, kernel_size, stride, padding, dilation, (oh, ow))
     xp = array_module(x)
     view = window_view(pad2d(x, padding), kernel_size, stride, dilation, (oh, ow))
@@ -192,7 +192,7 @@ def col2im(
     if ck is not None:  # a float cupy array: the CUDA gather kernel (minidl/backend/cuda/im2col.cu)
         return ck.col2im(cols, input_shape, kernel_size, stride, padding, dilation, (oh, ow))
     nk = numba_kernels_or_none()
-    if nk is not None and ow >= nk.MIN_ROW and nk.supports(cols):
+    if nk is not None and oh * ow >= nk.MIN_WINDOWS and nk.supports(cols):
         return nk.col2im(cols, input_shape, kernel_size, stride, padding, dilation, (oh, ow))
     cols = cols.reshape(c, kh, kw, n, oh, ow)
     # channel-major like the columns, so each slice-add streams through both arrays

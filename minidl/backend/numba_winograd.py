@@ -34,57 +34,10 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from minidl.backend.numba_kernels import _crop_plane, _padded_planes
 from minidl.backend.winograd import overlap, stack
 
 __all__ = ["input_adjoint", "input_transform", "output_adjoint", "output_transform"]
-
-
-@njit(cache=True, inline="always")
-def _copy_rows(src, dst, s0, s_step, d0, d_step, rows, run):  # pragma: no cover - compiled
-    # copy `rows` runs of `run` cells from flat src (first at s0, then every s_step) into flat dst (d0, d_step);
-    # unsigned offsets: no wraparound checks, so the inner loop vectorises
-    if run <= 0:
-        return
-    n = np.uint64(run)
-    for i in range(rows):
-        s = np.uint64(s0 + i * s_step)
-        d = np.uint64(d0 + i * d_step)
-        for j in range(n):
-            dst[d + j] = src[s + j]
-
-
-@njit(cache=True, inline="always")
-def _crop_plane(src, s0, spw, dst, d0, h, w, top, left, i0, i1, j0, j1):  # pragma: no cover - compiled
-    # dst's h x w plane at flat d0 = src's padded plane (flat, at s0, rows of spw) from row top, column left on;
-    # cells outside rows [i0, i1) x columns [j0, j1) are 0 (no tile reached them). Rows copied whole with
-    # unsigned offsets (vectorised; a cell-by-cell select took a third of the F(4x4) input adjoint's time)
-    zero = dst.dtype.type(0)
-    uw, uj0, uj1 = np.uint64(w), np.uint64(j0), np.uint64(j1)
-    for i in range(h):
-        d = np.uint64(d0 + i * w)
-        if i < i0 or i >= i1:
-            for j in range(uw):
-                dst[d + j] = zero
-            continue
-        sr = np.uint64(s0 + (top + i) * spw + left)
-        for j in range(uj0):
-            dst[d + j] = zero
-        for j in range(uj0, uj1):
-            dst[d + j] = src[sr + j]
-        for j in range(uj1, uw):
-            dst[d + j] = zero
-
-
-@njit(cache=True, inline="always")
-def _padded_planes(x, c, pad, ph, pw, top, i0, i1, left, j0, j1):  # pragma: no cover - compiled
-    # channel c of every sample into its zero-bordered (ph, pw) scratch plane (flat ``pad``, one plane per
-    # sample): input rows [i0, i1) x columns [j0, j1) land at padded row top + i, column left + j; the borders,
-    # zeroed once by the caller, are never written
-    n_, c_, h, w = x.shape
-    xf = x.reshape(-1)
-    for n in range(n_):
-        _copy_rows(xf, pad, ((n * c_ + c) * h + i0) * w + j0, w, (n * ph + top + i0) * pw + left + j0, pw,
-                   i1 - i0, j1 - j0)  # fmt: skip
 
 
 @njit(cache=True, inline="always")

@@ -6,6 +6,8 @@ Shapes stay small: the first run compiles each kernel (cached on disk afterwards
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -38,30 +40,67 @@ def conv_geometry(draw):
     return (n, c, *sizes), tuple(ks), tuple(ss), tuple(pads), tuple(ds)
 
 
+@contextlib.contextmanager
+def im2col_kernel(kind):
+    """Force the row-by-row ("rows") or the gathering ("gather") im2col/col2im kernels for any row width."""
+    saved = nk.GATHER_BELOW, nk.GATHER_BELOW_STRIDED
+    nk.GATHER_BELOW = nk.GATHER_BELOW_STRIDED = 10**9 if kind == "gather" else 0
+    try:
+        yield
+    finally:
+        nk.GATHER_BELOW, nk.GATHER_BELOW_STRIDED = saved
+
+
+@pytest.mark.parametrize("kind", ["rows", "gather"])
 @given(geom=conv_geometry(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
-def test_im2col_col2im_match_reference(geom, dtype, seed):
+def test_im2col_col2im_match_reference(kind, geom, dtype, seed):
     shape, k, s, p, d = geom
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
     with numba_path(False):
         ref = ic.im2col(x, k, s, p, d)
     out = ic._out_size(*shape[2:], k, s, p, d)
-    got = nk.im2col(x, k, s, p, d, out)  # the kernel itself (the dispatch skips it for narrow rows)
+    with im2col_kernel(kind):  # the kernel itself (the dispatch skips the kernels for planes of < 4 windows)
+        got = nk.im2col(x, k, s, p, d, out)
     assert got.dtype == dtype and got.shape == ref.shape
     np.testing.assert_array_equal(got, ref)
     cols = rng.standard_normal(ref.shape).astype(dtype)
     with numba_path(False):
         ref2 = ic.col2im(cols, shape, k, s, p, d)
-    got2 = nk.col2im(cols, shape, k, s, p, d, out)
+    with im2col_kernel(kind):
+        got2 = nk.col2im(cols, shape, k, s, p, d, out)
     assert got2.dtype == dtype and got2.shape == shape
     np.testing.assert_array_equal(got2, ref2)
 
 
-def test_im2col_takes_strided_input():
+@pytest.mark.parametrize("kind", ["rows", "gather"])
+def test_im2col_takes_strided_input(kind):
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 10)).astype(np.float32)[..., ::2]
     with numba_path(False):
         ref = ic.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
-    np.testing.assert_array_equal(nk.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), (6, 5)), ref)
+    with im2col_kernel(kind):
+        np.testing.assert_array_equal(nk.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), (6, 5)), ref)
+
+
+@pytest.mark.parametrize(("ow", "stride", "gathers"), [(8, 1, True), (15, 1, True), (16, 1, False), (32, 1, False),
+                                                       (32, 2, True), (63, 4, True), (64, 2, False)])  # fmt: skip
+def test_im2col_kernel_choice(ow, stride, gathers):
+    """Rows narrower than a vector's lanes (and strided rows up to 64 windows) go to the gathering kernels."""
+    assert nk._gathers(ow, stride) is gathers
+
+
+def test_im2col_dispatch_at_both_widths_matches_reference():
+    """The dispatch as wired (no forcing): a 24-wide stride-1 layer on the row kernels, an 8-wide on the gathers."""
+    rng = np.random.default_rng(1)
+    for shape, stride in (((2, 3, 24, 24), (1, 1)), ((2, 3, 16, 16), (2, 2)), ((3, 2, 8, 8), (1, 1))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        geom = ((3, 3), stride, ((1, 1), (1, 1)), (1, 1))
+        with numba_path(False):
+            ref = ic.im2col(x, *geom)
+            ref2 = ic.col2im(ref, shape, *geom)
+        with numba_path(True):
+            np.testing.assert_array_equal(ic.im2col(x, *geom), ref)
+            np.testing.assert_array_equal(ic.col2im(ref, shape, *geom), ref2)
 
 
 @st.composite
