@@ -17,9 +17,9 @@ shapes, dtype and memory layout, with G groups, K = C/G*kh*kw and L = N*oh*ow::
 
 The floor of forward is the first product, that of forward+backward all three: what
 minidl would take if im2col, col2im, the layout changes and the autograd bookkeeping
-were free. Layers on the Winograd path (3x3, stride 1, one group, >= 16 input channels:
+were free. Layers on the Winograd path (3x3, stride 1, >= 16 input channels per group:
 ``minidl/backend/winograd.py``) do other products, and their floor is those, with
-T = N*ceil(oh/2)*ceil(ow/2) tiles::
+T = N*ceil(oh/2)*ceil(ow/2) tiles (F(2x2); F(4x4): 36 positions, tiles of 4x4), per group::
 
     forward          M  = U (16, O, C) @ V (16, C, T)
     weight grad      dU = dM (16, O, T) @ V^T
@@ -186,21 +186,22 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         tiles, blocks = winograd.tiles_for(oh, oh, tile), (tile + 2) ** 2
         t = batch * tiles[0] * tiles[1]
         kc = case.c * np.prod(winograd.kernel_blocks(case.k, case.k))  # the GEMMs' inner dimension, B*C
-        u = rng.standard_normal((blocks, case.o, kc)).astype(np.float32)
+        u = rng.standard_normal((blocks, case.o, kc // case.groups)).astype(np.float32)
         v = winograd.stack(blocks, kc, t, np.float32)
         v[...] = rng.standard_normal(v.shape)
         m, dm, dv = (winograd.stack(blocks, *shape, np.float32) for shape in ((case.o, t), (case.o, t), (kc, t)))
         dm[...] = rng.standard_normal(dm.shape)
+        u, v, m, dm, dv = (winograd.grouped(a, case.groups) for a in (u, v, m, dm, dv))  # groups: batched GEMMs
 
         def floor_fwd() -> None:
             np.matmul(u, v, out=m)
 
         def floor_fwdbwd() -> None:
             np.matmul(u, v, out=m)
-            np.matmul(dm, v.transpose(0, 2, 1))
-            np.matmul(u.transpose(0, 2, 1), dm, out=dv)
+            np.matmul(dm, np.swapaxes(v, -1, -2))
+            np.matmul(np.swapaxes(u, -1, -2), dm, out=dv)
 
-        gemm_flop = 2.0 * blocks * case.o * kc * t
+        gemm_flop = 2.0 * blocks * case.o * kc // case.groups * t
 
     times = {
         "minidl_fwd": median_time(m_fwd, repeats), "torch_fwd": median_time(t_fwd, repeats),

@@ -2,8 +2,9 @@
 
 The readable numpy reference; numba kernels (:mod:`minidl.backend.numba_winograd`) take over the
 four tile transforms for float numpy arrays when the numba path is on. Used by
-:mod:`minidl.ops.conv` for stride 1, dilation 1 and one group (:func:`applies`): 3x3 kernels, and
-larger kernels cut into 3x3 blocks (:func:`forward`; 5x5 and 7x7 gain 1.56x and 1.36x).
+:mod:`minidl.ops.conv` for stride 1 and dilation 1 (:func:`applies`): 3x3 kernels, and larger kernels
+cut into 3x3 blocks (:func:`forward`; 5x5 and 7x7 gain 1.56x and 1.36x); grouped 3x3 convolutions with
+at least 16 channels per group too, the groups' GEMMs batched beside the positions'.
 
 Switching it, e.g. to compare with im2col (``MINIDL_WINOGRAD=0`` starts with it off)::
 
@@ -65,6 +66,7 @@ __all__ = [
     "applies",
     "backward",
     "forward",
+    "grouped",
     "input_adjoint",
     "input_transform",
     "kernel_blocks",
@@ -169,7 +171,8 @@ def plan(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilatio
     """The output tile side conv2d of ``x`` (N, C, H, W) with this geometry, giving ``out_size`` (oh, ow),
     takes on the Winograd path: 2 (F(2x2, 3x3)), 4 (F(4x4, 3x3)), or 0 (im2col).
 
-    Stride 1, dilation 1, one group, at least :data:`MIN_CHANNELS` input channels, a float32/float64
+    Stride 1, dilation 1, at least :data:`MIN_CHANNELS` input channels per group (groups: kernels up to
+    3x3 only), a float32/float64
     numpy array, the path on (:func:`winograd_enabled`), any padding, and enough work saved: im2col's
     kh*kw*N*oh*ow multiply-adds per weight minus Winograd's n*n*B*T (B 3x3 blocks cover the kernel,
     T output tiles of side m = n - 2) at least :data:`MIN_SAVED_PER_WEIGHT` per block. That takes 3x3
@@ -178,13 +181,15 @@ def plan(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilatio
     and the layer is large (:data:`F4_MIN_OUTPUTS` outputs per filter and channel: a training batch), up
     to :func:`use_winograd`'s ``max_tile``.
     """
-    if not (stride == (1, 1) and dilation == (1, 1) and groups == 1):
+    if not (stride == (1, 1) and dilation == (1, 1)):
         return 0
     n, c = x.shape[:2]
-    if not (c >= MIN_CHANNELS and type(x) is np.ndarray and x.dtype in (np.float32, np.float64)
+    kh, kw = weight_shape[2:]
+    if groups > 1 and max(kh, kw) > 3:  # groups: kernels of one 3x3 block only
+        return 0
+    if not (c // groups >= MIN_CHANNELS and type(x) is np.ndarray and x.dtype in (np.float32, np.float64)
             and winograd_enabled()):  # fmt: skip
         return 0
-    kh, kw = weight_shape[2:]
     bh, bw = kernel_blocks(kh, kw)
     blocks = bh * bw
     outputs = n * out_size[0] * out_size[1]
@@ -261,8 +266,25 @@ def _block_weights(w: np.ndarray) -> np.ndarray:
     return w.reshape(o, c, bh, 3, bw, 3).transpose(0, 2, 4, 1, 3, 5).reshape(o, bh * bw * c, 3, 3)
 
 
+def grouped(a: np.ndarray, groups: int) -> np.ndarray:
+    """A (k, rows, cols) stack as (k, G, rows/G, cols), a view (the GEMMs write through it): the GEMMs of G
+    groups as one batched matmul. Groups split the channels of every transformed position, so V, M, dM and
+    dV need no other layout: ``U[k, g] @ V[k, g]`` is group g's product at position k."""
+    if groups == 1:
+        return a
+    view = a.reshape(a.shape[0], groups, a.shape[1] // groups, a.shape[2])
+    if not np.may_share_memory(view, a):  # a copy would lose what a GEMM writes into it
+        raise ValueError("winograd: a stack whose blocks are not C-contiguous cannot be split into groups")
+    return view
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    """The stack of transposed matrices (the last two axes swapped), a view."""
+    return np.swapaxes(a, -1, -2)
+
+
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
-            keep: tuple[bool, bool], m: int = 2) -> tuple[np.ndarray, tuple[Any, ...]]:  # fmt: skip
+            keep: tuple[bool, bool], m: int = 2, groups: int = 1) -> tuple[np.ndarray, tuple[Any, ...]]:  # fmt: skip
     """conv2d of x (N, C, H, W) with w (O, C, kh, kw), stride 1, padding ((top, bottom), (left, right)),
     on F(m x m, 3x3) (m = 2 or 4, :data:`TILINGS`; n = m + 2 below).
 
@@ -285,16 +307,17 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
         for bb in range(bw):
             i = a * bw + bb
             input_transform(x, top - 3 * a, left - 3 * bb, tiles, out=v[:, i * c : (i + 1) * c], m=m)
-    u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C)
-    prod = np.matmul(u, v, out=workspace("m", nn, o, t, x.dtype))  # (n*n, O, T)
+    u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C/G)
+    prod = workspace("m", nn, o, t, x.dtype)  # (n*n, O, T)
+    np.matmul(grouped(u, groups), grouped(v, groups), out=grouped(prod, groups))
     y = output_transform(prod, b, (n, o, oh, ow), tiles, m=m)
-    return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (kh, kw), (top, left), tiles, m)
+    return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (kh, kw), (top, left), tiles, m, groups)
 
 
 def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(dx, dw) from the output gradient g (N, O, oh, ow) and :func:`forward`'s saved values;
     dx is None when U was not kept, dw when V was not."""
-    v, u, x_shape, (kh, kw), (top, left), tiles, m = saved
+    v, u, x_shape, (kh, kw), (top, left), tiles, m, groups = saved
     nn = (m + 2) ** 2
     n, o = g.shape[:2]
     c = x_shape[1]
@@ -302,12 +325,15 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
     t = n * tiles[0] * tiles[1]
     dm = output_adjoint(g, tiles, out=workspace("dm", nn, o, t, g.dtype), m=m)  # (n*n, O, T)
     dw = dx = None
-    if v is not None:  # dU (n*n, O, B*C) -> the blocks' gradients (O, B*C, 3, 3) -> the kernel's
-        db = weight_adjoint(np.matmul(dm, v.transpose(0, 2, 1)), m)
-        dw = db.reshape(o, bh, bw, c, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, c, 3 * bh, 3 * bw)
+    if v is not None:  # dU (n*n, O, B*C/G) -> the blocks' gradients (O, B*C/G, 3, 3) -> the kernel's
+        du = np.matmul(grouped(dm, groups), _t(grouped(v, groups)))
+        db = weight_adjoint(du.reshape(nn, o, du.shape[-1]), m)
+        cg = c // groups
+        dw = db.reshape(o, bh, bw, cg, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, cg, 3 * bh, 3 * bw)
         dw = np.ascontiguousarray(dw[:, :, :kh, :kw])
     if u is not None:
-        dv = np.matmul(u.transpose(0, 2, 1), dm, out=workspace("dv", nn, bh * bw * c, t, g.dtype))
+        dv = workspace("dv", nn, bh * bw * c, t, g.dtype)
+        np.matmul(_t(grouped(u, groups)), grouped(dm, groups), out=grouped(dv, groups))
         for a in range(bh):
             for bb in range(bw):
                 i = a * bw + bb

@@ -19,15 +19,15 @@ and L = N*oh*ow (the number of windows)::
 
 Groups are a batched matmul over the leading G axis (depthwise: G = C).
 
-Convolutions with stride 1, dilation 1, one group, at least 16 input channels and enough
+Convolutions with stride 1, dilation 1, at least 16 input channels per group and enough
 batch x output area (``winograd.plan``) take another path on the CPU when the numba kernels
 are on: Winograd F(2x2, 3x3), or F(4x4, 3x3) on large layers (:mod:`minidl.backend.winograd`),
-for 3x3 kernels and for larger ones cut into 3x3 blocks (5x5: 4 blocks, 64 multiplications per
-2x2 tile where im2col does 100). Measured forward + backward: F(2x2) 1.3-1.7x faster than im2col
-on the course CNN's 3x3 layers, 1.2-1.25x on LeNet's 5x5 layers; F(4x4) another 1.3-1.4x on the
-course CNN's. It runs when its buffers ((m+2)^2*(B*C + O) values per m x m output tile, B blocks)
-fit the memory limit below. ``MINIDL_WINOGRAD=0`` or ``minidl.backend.winograd.use_winograd(False)``
-keep every convolution on im2col.
+for 3x3 kernels (grouped ones too) and for larger ones cut into 3x3 blocks (5x5: 4 blocks, 64
+multiplications per 2x2 tile where im2col does 100; one group only). Measured forward + backward:
+F(2x2) 1.3-1.7x faster than im2col on the course CNN's 3x3 layers, 1.2-1.25x on LeNet's 5x5 layers;
+F(4x4) another 1.3-1.4x on the course CNN's; a groups=4 128-channel layer at 8x8 1.9x. It runs when
+its buffers ((m+2)^2*(B*C + O) values per m x m output tile, B blocks) fit the memory limit below.
+``MINIDL_WINOGRAD=0`` or ``minidl.backend.winograd.use_winograd(False)`` keep every convolution on im2col.
 
 Taps at the kernel's edges that read only padding (every window puts them outside the input)
 are cut off first, with as much padding: a 3x3 convolution with padding 1 of a 1x1 map, as in
@@ -225,7 +225,7 @@ class Convolution(Function):
             tile *= (tile + 2) ** 2 * (nb[0] * nb[1] * c + o) * n * th * tw * x.itemsize <= _MEMORY_LIMIT[0]
         ctx.winograd = bool(tile)
         if ctx.winograd:  # 3x3, stride 1: 2.25-4x fewer multiplications (minidl/backend/winograd.py)
-            out, saved = winograd.forward(x, w, b, padding, (need_w, need_x), tile)
+            out, saved = winograd.forward(x, w, b, padding, (need_w, need_x), tile, groups)
             ctx.save_for_backward(*saved[:2])
             ctx.winograd_geometry = saved[2:]
             return out[0] if ctx.unbatched else out

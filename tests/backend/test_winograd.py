@@ -209,8 +209,11 @@ def test_workspace_is_reused_grown_and_bounded(monkeypatch):
 # ---------------------------------------------------------------------------- through conv2d
 @st.composite
 def conv_case(draw, dtype=np.float32):
-    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    """(x, w, b, padding, groups): groups > 1 with 3x3 kernels only (larger ones, cut into blocks, take the
+    Winograd path with one group only)."""
     kh, kw = draw(st.sampled_from([(3, 3), (3, 3), (5, 5), (5, 3), (4, 6), (7, 7)]))
+    groups = draw(st.sampled_from([1, 1, 2, 3])) if (kh, kw) == (3, 3) else 1
+    n, c, o = draw(st.integers(1, 3)), groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
     padding = draw(st.sampled_from([0, 1, 2, (1, 0), (0, 2), "same"]))
     if padding == "same":
         ph, pw = kh // 2, kw // 2
@@ -219,18 +222,18 @@ def conv_case(draw, dtype=np.float32):
     h, w = draw(st.integers(max(1, kh - 2 * ph), 9)), draw(st.integers(max(1, kw - 2 * pw), 9))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
-    wt = rng.standard_normal((o, c, kh, kw)).astype(dtype)
+    wt = rng.standard_normal((o, c // groups, kh, kw)).astype(dtype)
     b = rng.standard_normal(o).astype(dtype) if draw(st.booleans()) else None
-    return x, wt, b, padding
+    return x, wt, b, padding, groups
 
 
-def _check(x, w, b, padding, **kw):
+def _check(x, w, b, padding, groups=1, **kw):
     if b is None:
-        check_op(lambda x, w: conv2d(x, w, None, padding=padding), [x, w],
-                 torch_fn=lambda x, w: F.conv2d(x, w, None, padding=padding), **kw)  # fmt: skip
+        check_op(lambda x, w: conv2d(x, w, None, padding=padding, groups=groups), [x, w],
+                 torch_fn=lambda x, w: F.conv2d(x, w, None, padding=padding, groups=groups), **kw)  # fmt: skip
     else:
-        check_op(lambda x, w, b: conv2d(x, w, b, padding=padding), [x, w, b],
-                 torch_fn=lambda x, w, b: F.conv2d(x, w, b, padding=padding), **kw)  # fmt: skip
+        check_op(lambda x, w, b: conv2d(x, w, b, padding=padding, groups=groups), [x, w, b],
+                 torch_fn=lambda x, w, b: F.conv2d(x, w, b, padding=padding, groups=groups), **kw)  # fmt: skip
 
 
 # the fixtures hold for every example (a patched threshold, a call counter that only grows)
@@ -240,17 +243,36 @@ shared_fixtures = settings(suppress_health_check=[HealthCheck.function_scoped_fi
 @shared_fixtures
 @given(case=conv_case())
 def test_conv2d_on_the_winograd_path_matches_torch(any_channels, tile, calls, case):
-    x, w, b, padding = case
+    x, w, b, padding, groups = case
     before = calls[0]
-    _check(x, w, b, padding, **TOL32)
+    _check(x, w, b, padding, groups, **TOL32)
     assert calls[0] > before
 
 
 @shared_fixtures
 @given(case=conv_case())
 def test_conv2d_unbatched_on_the_winograd_path(any_channels, tile, calls, case):
-    x, w, b, padding = case
-    _check(x[0], w, b, padding, **TOL32)
+    x, w, b, padding, groups = case
+    _check(x[0], w, b, padding, groups, **TOL32)
+    assert calls[0] > 0
+
+
+@pytest.mark.parametrize("groups", [2, 4])
+def test_grouped_layer_float32_matches_torch(calls, groups):
+    """A grouped 3x3 layer with 32 channels per group, the default thresholds (F(2x2) at batch 16): the
+    products per group, forward and backward, as torch's in float32 (F(4x4)'s grouped path is checked on
+    small cases above)."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((16, 32 * groups, 8, 8)).astype(np.float32)
+    w = (rng.standard_normal((16 * groups, 32, 3, 3)) / 17).astype(np.float32)
+    _check(x, w, rng.standard_normal(16 * groups).astype(np.float32), 1, groups, **TOL32)
+    assert calls[0] == 1 and calls.tiles == {2}
+
+
+def test_gradcheck_grouped_float64(any_channels, tile, calls):
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((2, 4, 5, 4)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)
+    check_gradcheck(lambda x, w, b: conv2d(x, w, b, padding=1, groups=2), [x, w, b])
     assert calls[0] > 0
 
 
@@ -286,7 +308,8 @@ def test_course_layer_size_float32_matches_torch(calls):
     [
         (dict(stride=2, padding=1), 16, (3, 3)),
         (dict(dilation=2, padding=2), 16, (3, 3)),
-        (dict(groups=2, padding=1), 16, (3, 3)),
+        (dict(groups=2, padding=1), 16, (3, 3)),  # 8 channels per group
+        (dict(groups=2, padding=2), 32, (5, 5)),  # groups: one 3x3 block only
         (dict(padding=1), 16, (4, 4)),  # 4 blocks of 16 products per tile: no fewer than im2col's 64
         (dict(padding=0), 16, (1, 1)),
         (dict(padding=1), 16, (2, 2)),
