@@ -179,35 +179,55 @@ def _input_transform(x, v, step, top, left, th, tw, i0, i1, j0, j1, m, k):  # pr
 
 
 @njit(cache=True)
-def _input_adjoint(dv, step, dx, top, left, th, tw, i0, i1, j0, j1):  # pragma: no cover - compiled
-    # dV[4a + b, c, t] at dv[(4a + b)*step + c*T + t] -> dx (N, C, H, W): each tile's B dV B^T added onto its
-    # 4x4 window (windows overlap). Per channel, per chunk of _CHUNK tiles: B across the rows and down the
-    # columns of all of them at once (vectorised), the 16 values of each tile added onto the channel's
-    # zero-bordered planes, which are then cropped into dx
+def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k):  # pragma: no cover - compiled
+    # dV[na + b, i*C + c, t] at dv[(na + b)*step + (i*C + c)*T + t] (n = m + 2, T = N*th*tw; i = a'*bw + b': the
+    # kernel's 3x3 block (a', b'), whose windows sit 3a' rows and 3b' columns further) -> dx (N, C, H, W): each
+    # tile's B dV B^T added onto its n x n window, on F(2x2) or F(4x4) (m; k: F(4x4)'s constants). Per
+    # channel, per block, per chunk of _CHUNK tiles: B across the rows and down the columns of all of them
+    # at once (vectorised), the values of each tile added onto the channel's zero-bordered scratch planes
+    # (one per sample, shared by the blocks, block 0's padding top/left), which are then cropped into dx
+    # (cells outside input rows [i0, i1) x columns [j0, j1) are reached by no tile: 0)
     n_, c_, h, w = dx.shape
     t_ = n_ * th * tw
-    ph, pw = 2 * th + 2, 2 * tw + 2
+    ph, pw = m * th + 2 + 3 * (bh - 1), m * tw + 2 + 3 * (bw - 1)
     acc = np.empty(n_ * ph * pw, dtype=dx.dtype)
     dxf = dx.reshape(-1)
-    s = np.empty((16, _CHUNK), dtype=dx.dtype)
-    r = np.empty((16, _CHUNK), dtype=dx.dtype)
+    s = np.empty(((m + 2) ** 2, _CHUNK), dtype=dx.dtype)
+    r = np.empty(((m + 2) ** 2, _CHUNK), dtype=dx.dtype)
     zero = dx.dtype.type(0)
     for c in range(c_):
         acc[:] = zero
-        n = ty = tx = 0
-        for t0 in range(0, t_, _CHUNK):
-            size = min(_CHUNK, t_ - t0)
-            for a in range(4):  # B across each row a: s[4a + j]
-                d0, d1, d2, d3 = _streams4(dv, 4 * a * step + c * t_ + t0, step, size)
-                s0, s1, s2, s3 = s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]
-                for i in range(size):
-                    s0[i], s1[i], s2[i], s3[i] = _b4(d0[i], d1[i], d2[i], d3[i])
-            for j in range(4):  # B down each column j: r[4a + j]
-                d0, d1, d2, d3 = s[j], s[4 + j], s[8 + j], s[12 + j]
-                r0, r1, r2, r3 = r[j], r[4 + j], r[8 + j], r[12 + j]
-                for i in range(size):
-                    r0[i], r1[i], r2[i], r3[i] = _b4(d0[i], d1[i], d2[i], d3[i])
-            n, ty, tx = _move_windows(acc, ph, pw, 2, th, tw, r, size, n, ty, tx, False)
+        for blk in range(bh * bw):
+            planes = acc[3 * (blk // bw) * pw + 3 * (blk % bw) :]
+            n = ty = tx = 0
+            for t0 in range(0, t_, _CHUNK):
+                size = min(_CHUNK, t_ - t0)
+                base = (blk * c_ + c) * t_ + t0
+                if m == 2:  # the window size a constant in each branch: unrolled scatters
+                    for a in range(4):  # B across each row a: s[4a + j]
+                        d0, d1, d2, d3 = _streams4(dv, 4 * a * step + base, step, size)
+                        s0, s1, s2, s3 = s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]
+                        for i in range(size):
+                            s0[i], s1[i], s2[i], s3[i] = _b4(d0[i], d1[i], d2[i], d3[i])
+                    for j in range(4):  # B down each column j: r[4a + j]
+                        d0, d1, d2, d3 = s[j], s[4 + j], s[8 + j], s[12 + j]
+                        r0, r1, r2, r3 = r[j], r[4 + j], r[8 + j], r[12 + j]
+                        for i in range(size):
+                            r0[i], r1[i], r2[i], r3[i] = _b4(d0[i], d1[i], d2[i], d3[i])
+                    n, ty, tx = _move_windows(planes, ph, pw, 2, th, tw, r, size, n, ty, tx, False)
+                    continue
+                for a in range(6):
+                    d0, d1, d2, d3, d4, d5 = _streams6(dv, 6 * a * step + base, step, size)
+                    s0, s1, s2 = s[6 * a], s[6 * a + 1], s[6 * a + 2]
+                    s3, s4, s5 = s[6 * a + 3], s[6 * a + 4], s[6 * a + 5]
+                    for i in range(size):
+                        s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _b6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+                for j in range(6):
+                    d0, d1, d2, d3, d4, d5 = s[j], s[6 + j], s[12 + j], s[18 + j], s[24 + j], s[30 + j]
+                    r0, r1, r2, r3, r4, r5 = r[j], r[6 + j], r[12 + j], r[18 + j], r[24 + j], r[30 + j]
+                    for i in range(size):
+                        r0[i], r1[i], r2[i], r3[i], r4[i], r5[i] = _b6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+                n, ty, tx = _move_windows(planes, ph, pw, 4, th, tw, r, size, n, ty, tx, False)
         for n in range(n_):
             _crop_plane(acc, n * ph * pw, pw, dxf, (n * c_ + c) * h * w, h, w, top, left, i0, i1, j0, j1)
 
@@ -351,40 +371,6 @@ def _streams6(flat, start, stride, size):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _input_adjoint4(dv, step, dx, top, left, th, tw, i0, i1, j0, j1, k):  # pragma: no cover - compiled
-    # as _input_adjoint: dV[6a + b, c, t] at dv[(6a + b)*step + c*T + t] -> dx (N, C, H, W), each tile's
-    # B dV B^T added onto its 6x6 window. Per channel, in chunks of _CHUNK tiles: B^T's adjoint along the
-    # rows and then the columns of all the chunk's tiles at once (contiguous, vectorised), then the
-    # 36 values of each tile added onto the channel's N zero-bordered planes.
-    n_, c_, h, w = dx.shape
-    t_ = n_ * th * tw
-    ph, pw = 4 * th + 2, 4 * tw + 2
-    accf, dxf = np.empty(n_ * ph * pw, dtype=dx.dtype), dx.reshape(-1)
-    s = np.empty((6, 6, _CHUNK), dtype=dx.dtype)
-    r = np.empty((36, _CHUNK), dtype=dx.dtype)
-    zero = dx.dtype.type(0)
-    for c in range(c_):
-        accf[:] = zero
-        n = ty = tx = 0
-        for t0 in range(0, t_, _CHUNK):
-            size = min(_CHUNK, t_ - t0)
-            base = c * t_ + t0
-            for a in range(6):  # B across each tile row a: s[a, j]
-                d0, d1, d2, d3, d4, d5 = _streams6(dv, 6 * a * step + base, step, size)
-                s0, s1, s2, s3, s4, s5 = s[a, 0], s[a, 1], s[a, 2], s[a, 3], s[a, 4], s[a, 5]
-                for i in range(size):
-                    s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _b6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
-            for j in range(6):  # B down each column j: r[6i + j]
-                d0, d1, d2, d3, d4, d5 = s[0, j], s[1, j], s[2, j], s[3, j], s[4, j], s[5, j]
-                r0, r1, r2, r3, r4, r5 = r[j], r[6 + j], r[12 + j], r[18 + j], r[24 + j], r[30 + j]
-                for i in range(size):
-                    r0[i], r1[i], r2[i], r3[i], r4[i], r5[i] = _b6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
-            n, ty, tx = _move_windows(accf, ph, pw, 4, th, tw, r, size, n, ty, tx, False)
-        for n in range(n_):
-            _crop_plane(accf, n * ph * pw, pw, dxf, (n * c_ + c) * h * w, h, w, top, left, i0, i1, j0, j1)
-
-
-@njit(cache=True)
 def _output_transform4(m, step, bias, y, th, tw, k):  # pragma: no cover - compiled
     # as _output_transform: M[6a + b, o, t] at m[(6a + b)*step + o*T + t] -> y (N, O, oh, ow) = A^T M A + bias,
     # tile (ty, tx) writing output rows 4ty.., columns 4tx.. (those inside the output). Per channel, a few
@@ -503,14 +489,15 @@ def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int],
 
 
 def input_adjoint(dv: np.ndarray, input_shape: tuple[int, int, int, int], top: int, left: int,
-                  tiles: tuple[int, int], m: int = 2) -> np.ndarray:  # fmt: skip
-    """dV (n*n, C, T) -> dx (N, C, H, W); see :func:`minidl.backend.winograd.input_adjoint`."""
+                  tiles: tuple[int, int], m: int = 2, blocks: tuple[int, int] = (1, 1)) -> np.ndarray:  # fmt: skip
+    """dV (n*n, B*C, T) -> dx (N, C, H, W); see :func:`minidl.backend.winograd.input_adjoint`."""
     dx = np.empty(input_shape, dtype=dv.dtype)
-    args = (*_flat(dv), dx, top, left, *tiles, *_reach(input_shape, top, left, tiles, m))
-    if m == 2:
-        _input_adjoint(*args)
-    else:
-        _input_adjoint4(*args, _constants(dx.dtype))
+    bh, bw = blocks
+    spans = [[overlap(size, pad - 3 * i, m * t + 2) for i in range(nb)]
+             for size, pad, t, nb in zip(input_shape[2:], (top, left), tiles, blocks)]  # fmt: skip
+    reach = [(min(lo for lo, hi in sp if hi > lo), max(hi for lo, hi in sp)) if any(hi > lo for lo, hi in sp)
+             else (0, 0) for sp in spans]  # fmt: skip
+    _input_adjoint(*_flat(dv), dx, top, left, *tiles, bh, bw, *reach[0], *reach[1], m, _constants(dx.dtype))
     return dx
 
 

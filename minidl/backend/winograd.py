@@ -334,11 +334,7 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
     if u is not None:
         dv = workspace("dv", nn, bh * bw * c, t, g.dtype)
         np.matmul(_t(grouped(u, groups)), grouped(dm, groups), out=grouped(dv, groups))
-        for a in range(bh):
-            for bb in range(bw):
-                i = a * bw + bb
-                part = input_adjoint(dv[:, i * c : (i + 1) * c], x_shape, top - 3 * a, left - 3 * bb, tiles, m=m)
-                dx = part if dx is None else np.add(dx, part, out=dx)
+        dx = input_adjoint(dv, x_shape, top, left, tiles, m=m, blocks=(bh, bw))
     return dx, dw
 
 
@@ -402,14 +398,21 @@ def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: An
 
 
 def input_adjoint(dv: Any, input_shape: tuple[int, int, int, int], top: int, left: int,
-                  tiles: tuple[int, int], m: int = 2) -> Any:  # fmt: skip
+                  tiles: tuple[int, int], m: int = 2, blocks: tuple[int, int] = (1, 1)) -> Any:  # fmt: skip
     """dV (n*n, C, T) -> dx (N, C, H, W): the adjoint of :func:`input_transform`.
 
     Each tile's ``B dV B^T`` is added onto the n x n window it came from; neighbouring windows
     overlap by two rows/columns, so this adds (n*n strided slice-adds), and the padding is cut off.
+    ``blocks`` (bh, bw): dV holds the B = bh*bw blocks of a larger kernel (:func:`forward`), block (a, b)
+    in channels [(a*bw + b)*C, ...) with ``top - 3a``, ``left - 3b`` padding; their gradients are summed.
     """
     if _use_kernels(dv):
-        return _kernels().input_adjoint(dv, input_shape, top, left, tiles, m)
+        return _kernels().input_adjoint(dv, input_shape, top, left, tiles, m, blocks)
+    c, (bh, bw) = input_shape[1], blocks
+    if bh * bw > 1:
+        parts = (input_adjoint(dv[:, (a * bw + b) * c : (a * bw + b + 1) * c], input_shape, top - 3 * a, left - 3 * b,
+                               tiles, m) for a in range(bh) for b in range(bw))  # fmt: skip
+        return sum(parts)
     xp = array_module(dv)
     b_t, k = TILINGS[m].b_t, m + 2
     n, c, h, w = input_shape
