@@ -41,16 +41,19 @@ __all__ = ["input_adjoint", "input_transform", "output_adjoint", "output_transfo
 
 
 @njit(cache=True, inline="always")
-def _move_windows(planes, ph, pw, m, th, tw, lanes, size, n, ty, tx, gather):  # pragma: no cover - compiled
-    # the (m+2) x (m+2) windows of the next ``size`` tiles from tile (n, ty, tx) on (padded rows m*ty..,
-    # columns m*tx.. of plane n of the flat padded planes), and the lanes: lanes[(m+2)*a + j, i] = cell (a, j)
-    # of tile i's window. gather: planes -> lanes (the one scalar step of the input transforms); else the
-    # adjoint, lane i added onto tile i's window (windows overlap by two rows/columns, so each cell adds).
-    # ``gather`` is a constant at every call (the branch compiles away). Returns the tile after the last one
+def _move_windows(planes, shift, ph, pw, m, th, tw, lanes, size, t0, gather):  # pragma: no cover - compiled
+    # the (m+2) x (m+2) windows of tiles t0..t0+size-1 (tile t = (n*th + ty)*tw + tx: padded rows m*ty..,
+    # columns m*tx.. of plane n of the flat (ph, pw) padded planes, ``shift`` cells further: a larger kernel's
+    # 3x3 block) and the lanes: lanes[(m+2)*a + j, i] = cell (a, j) of tile t0 + i's window. gather: planes ->
+    # lanes (the one scalar step of the input transforms); else the adjoint, lane i added onto its window
+    # (windows overlap by two rows/columns, so each cell adds). ``gather`` is a constant at every call (the
+    # branch compiles away)
     k = m + 2
     upw = np.uint64(pw)
+    n, t = divmod(t0, th * tw)
+    ty, tx = divmod(t, tw)
     for i in range(size):
-        corner = np.uint64((n * ph + m * ty) * pw + m * tx)
+        corner = np.uint64((n * ph + m * ty) * pw + m * tx + shift)
         for a in range(k):
             row = corner + np.uint64(a) * upw
             for j in range(k):
@@ -64,7 +67,6 @@ def _move_windows(planes, ph, pw, m, th, tw, lanes, size, n, ty, tx, gather):  #
             ty += 1
             if ty == th:
                 ty, n = 0, n + 1
-    return n, ty, tx
 
 
 @njit(cache=True, inline="always")
@@ -131,51 +133,55 @@ def _b4(d0, d1, d2, d3):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _input_transform(x, v, step, top, left, th, tw, i0, i1, j0, j1, m, k):  # pragma: no cover - compiled
-    # x (N, C, H, W) -> V[na + b, c, t] at v[(na + b)*step + c*T + t] (n = m + 2, T = N*th*tw): (B^T d B)[a, b]
-    # of the n x n window d at padded rows m*ty.., columns m*tx.. (top/left zeros before the input; negative:
-    # cropped), on F(2x2) or F(4x4) (m; k: F(4x4)'s constants); the tiles reach input rows [i0, i1) and
-    # columns [j0, j1) (the wrapper's _reach). Per channel: its N planes copied into zero-bordered scratch
-    # planes, then in chunks of _LANES tiles: each tile's window gathered into lane i of n*n rows (the one
-    # scalar step), B^T down the columns and B across the rows of all the chunk's tiles at once
+def _input_transform(x, v, step, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k):  # pragma: no cover - compiled
+    # x (N, C, H, W) -> V[na + b, i*C + c, t] at v[(na + b)*step + (i*C + c)*T + t] (n = m + 2, T = N*th*tw):
+    # (B^T d B)[a, b] of the n x n window d at padded rows m*ty.., columns m*tx.. (top/left zeros before the
+    # input; negative: cropped), on F(2x2) or F(4x4) (m; k: F(4x4)'s constants), for each 3x3 block
+    # i = a'*bw + b' of a larger kernel (:func:`minidl.backend.winograd.forward`): its windows sit 3a' rows
+    # and 3b' columns further. The tiles reach input rows [i0, i1) and columns [j0, j1) (the wrapper's
+    # _reach). Per channel: its N planes copied into zero-bordered scratch planes (shared by the blocks),
+    # then per block, in chunks of _LANES tiles: each tile's window gathered into lane i of n*n rows (the
+    # one scalar step), B^T down the columns and B across the rows of all the chunk's tiles at once
     # (vectorised), the last pass writing V's streams directly. (Tile by tile, with the transforms along a
     # tile's short rows, measured 1.8-2x slower on the course CNN's 16x16, 8x8 and 4x4 planes.)
     n_, c_ = x.shape[:2]
     t_ = n_ * th * tw
-    ph, pw = m * th + 2, m * tw + 2
+    ph, pw = m * th + 2 + 3 * (bh - 1), m * tw + 2 + 3 * (bw - 1)
     pad = np.zeros(n_ * ph * pw, dtype=x.dtype)
     d = np.empty(((m + 2) ** 2, _LANES), dtype=x.dtype)
     s = np.empty(((m + 2) ** 2, _LANES), dtype=x.dtype)
     for c in range(c_):
         _padded_planes(x, c, pad, ph, pw, top, i0, i1, left, j0, j1)
-        n = ty = tx = 0
-        for t0 in range(0, t_, _LANES):
-            size = min(_LANES, t_ - t0)
-            o = c * t_ + t0
-            if m == 2:  # the window size a constant in each branch: unrolled gathers
-                n, ty, tx = _move_windows(pad, ph, pw, 2, th, tw, d, size, n, ty, tx, True)
-                for j in range(4):  # B^T down each column j
-                    d0, d1, d2, d3 = d[j], d[4 + j], d[8 + j], d[12 + j]
-                    s0, s1, s2, s3 = s[j], s[4 + j], s[8 + j], s[12 + j]
+        for blk in range(bh * bw):
+            shift = 3 * (blk // bw) * pw + 3 * (blk % bw)  # block (a', b'): 3a' rows, 3b' columns further
+            for t0 in range(0, t_, _LANES):
+                size = min(_LANES, t_ - t0)
+                o = (blk * c_ + c) * t_ + t0
+                if m == 2:  # the window size a constant in each branch: unrolled gathers
+                    _move_windows(pad, shift, ph, pw, 2, th, tw, d, size, t0, True)
+                    for j in range(4):  # B^T down each column j
+                        d0, d1, d2, d3 = d[j], d[4 + j], d[8 + j], d[12 + j]
+                        s0, s1, s2, s3 = s[j], s[4 + j], s[8 + j], s[12 + j]
+                        for i in range(size):
+                            s0[i], s1[i], s2[i], s3[i] = _bt4(d0[i], d1[i], d2[i], d3[i])
+                    for a in range(4):  # B across each row a, into V's streams 4a..4a+3
+                        d0, d1, d2, d3 = s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]
+                        v0, v1, v2, v3 = _streams4(v, 4 * a * step + o, step, size)
+                        for i in range(size):
+                            v0[i], v1[i], v2[i], v3[i] = _bt4(d0[i], d1[i], d2[i], d3[i])
+                    continue
+                _move_windows(pad, shift, ph, pw, 4, th, tw, d, size, t0, True)
+                for j in range(6):
+                    d0, d1, d2, d3, d4, d5 = d[j], d[6 + j], d[12 + j], d[18 + j], d[24 + j], d[30 + j]
+                    s0, s1, s2, s3, s4, s5 = s[j], s[6 + j], s[12 + j], s[18 + j], s[24 + j], s[30 + j]
                     for i in range(size):
-                        s0[i], s1[i], s2[i], s3[i] = _bt4(d0[i], d1[i], d2[i], d3[i])
-                for a in range(4):  # B across each row a, into V's streams 4a..4a+3
-                    d0, d1, d2, d3 = s[4 * a], s[4 * a + 1], s[4 * a + 2], s[4 * a + 3]
-                    v0, v1, v2, v3 = _streams4(v, 4 * a * step + o, step, size)
+                        s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _bt6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+                for a in range(6):
+                    d0, d1, d2 = s[6 * a], s[6 * a + 1], s[6 * a + 2]
+                    d3, d4, d5 = s[6 * a + 3], s[6 * a + 4], s[6 * a + 5]
+                    v0, v1, v2, v3, v4, v5 = _streams6(v, 6 * a * step + o, step, size)
                     for i in range(size):
-                        v0[i], v1[i], v2[i], v3[i] = _bt4(d0[i], d1[i], d2[i], d3[i])
-                continue
-            n, ty, tx = _move_windows(pad, ph, pw, 4, th, tw, d, size, n, ty, tx, True)
-            for j in range(6):
-                d0, d1, d2, d3, d4, d5 = d[j], d[6 + j], d[12 + j], d[18 + j], d[24 + j], d[30 + j]
-                s0, s1, s2, s3, s4, s5 = s[j], s[6 + j], s[12 + j], s[18 + j], s[24 + j], s[30 + j]
-                for i in range(size):
-                    s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _bt6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
-            for a in range(6):
-                d0, d1, d2, d3, d4, d5 = s[6 * a], s[6 * a + 1], s[6 * a + 2], s[6 * a + 3], s[6 * a + 4], s[6 * a + 5]
-                v0, v1, v2, v3, v4, v5 = _streams6(v, 6 * a * step + o, step, size)
-                for i in range(size):
-                    v0[i], v1[i], v2[i], v3[i], v4[i], v5[i] = _bt6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+                        v0[i], v1[i], v2[i], v3[i], v4[i], v5[i] = _bt6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
 
 
 @njit(cache=True)
@@ -198,8 +204,7 @@ def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
     for c in range(c_):
         acc[:] = zero
         for blk in range(bh * bw):
-            planes = acc[3 * (blk // bw) * pw + 3 * (blk % bw) :]
-            n = ty = tx = 0
+            shift = 3 * (blk // bw) * pw + 3 * (blk % bw)
             for t0 in range(0, t_, _CHUNK):
                 size = min(_CHUNK, t_ - t0)
                 base = (blk * c_ + c) * t_ + t0
@@ -214,7 +219,7 @@ def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
                         r0, r1, r2, r3 = r[j], r[4 + j], r[8 + j], r[12 + j]
                         for i in range(size):
                             r0[i], r1[i], r2[i], r3[i] = _b4(d0[i], d1[i], d2[i], d3[i])
-                    n, ty, tx = _move_windows(planes, ph, pw, 2, th, tw, r, size, n, ty, tx, False)
+                    _move_windows(acc, shift, ph, pw, 2, th, tw, r, size, t0, False)
                     continue
                 for a in range(6):
                     d0, d1, d2, d3, d4, d5 = _streams6(dv, 6 * a * step + base, step, size)
@@ -227,7 +232,7 @@ def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
                     r0, r1, r2, r3, r4, r5 = r[j], r[6 + j], r[12 + j], r[18 + j], r[24 + j], r[30 + j]
                     for i in range(size):
                         r0[i], r1[i], r2[i], r3[i], r4[i], r5[i] = _b6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
-                n, ty, tx = _move_windows(planes, ph, pw, 4, th, tw, r, size, n, ty, tx, False)
+                _move_windows(acc, shift, ph, pw, 4, th, tw, r, size, t0, False)
         for n in range(n_):
             _crop_plane(acc, n * ph * pw, pw, dxf, (n * c_ + c) * h * w, h, w, top, left, i0, i1, j0, j1)
 
@@ -461,11 +466,16 @@ def _blocks(a3: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(a3, shape=(k, r * c), strides=(a3.strides[0], a3.itemsize))
 
 
-def _reach(shape: tuple[int, ...], top: int, left: int, tiles: tuple[int, int],
-           m: int = 2) -> tuple[int, int, int, int]:  # fmt: skip
-    """(i0, i1, j0, j1): the input rows and columns the tiles of side m read
-    (:func:`minidl.backend.winograd.overlap`)."""
-    return (*overlap(shape[2], top, m * tiles[0] + 2), *overlap(shape[3], left, m * tiles[1] + 2))
+def _reach(shape: tuple[int, ...], top: int, left: int, tiles: tuple[int, int], m: int = 2,
+           blocks: tuple[int, int] = (1, 1)) -> tuple[int, int, int, int]:  # fmt: skip
+    """(i0, i1, j0, j1): the input rows and columns the tiles of side m read, for any of the 3x3 blocks of a
+    larger kernel (block (a, b) with ``top - 3a``, ``left - 3b`` padding; :func:`minidl.backend.winograd.overlap`).
+    Rows or columns between two blocks' spans that neither reads lie in the scratch planes as zeros."""
+    reach = []
+    for size, pad, t, nb in zip(shape[2:], (top, left), tiles, blocks):
+        spans = [s for s in (overlap(size, pad - 3 * i, m * t + 2) for i in range(nb)) if s[1] > s[0]]
+        reach += [min(s[0] for s in spans), max(s[1] for s in spans)] if spans else [0, 0]
+    return tuple(reach)  # type: ignore[return-value]
 
 
 def _out_blocks(a3: np.ndarray) -> np.ndarray:
@@ -476,15 +486,15 @@ def _out_blocks(a3: np.ndarray) -> np.ndarray:
     return blocks
 
 
-def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int],
-                    out: np.ndarray | None = None, m: int = 2) -> np.ndarray:  # fmt: skip
-    """x (N, C, H, W) -> V (n*n, C, N*th*tw); see :func:`minidl.backend.winograd.input_transform`."""
+def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int], out: np.ndarray | None = None,
+                    m: int = 2, blocks: tuple[int, int] = (1, 1)) -> np.ndarray:  # fmt: skip
+    """x (N, C, H, W) -> V (n*n, B*C, N*th*tw); see :func:`minidl.backend.winograd.input_transform`."""
     n, c = x.shape[:2]
     th, tw = tiles
-    v = stack((m + 2) ** 2, c, n * th * tw, x.dtype) if out is None else out
+    v = stack((m + 2) ** 2, blocks[0] * blocks[1] * c, n * th * tw, x.dtype) if out is None else out
     _out_blocks(v)  # checks that v is a stack the kernel can write into
-    reach = _reach(x.shape, top, left, tiles, m)
-    _input_transform(np.ascontiguousarray(x), *_flat(v), top, left, th, tw, *reach, m, _constants(x.dtype))
+    _input_transform(np.ascontiguousarray(x), *_flat(v), top, left, th, tw, *blocks,
+                     *_reach(x.shape, top, left, tiles, m, blocks), m, _constants(x.dtype))  # fmt: skip
     return v
 
 
@@ -492,12 +502,8 @@ def input_adjoint(dv: np.ndarray, input_shape: tuple[int, int, int, int], top: i
                   tiles: tuple[int, int], m: int = 2, blocks: tuple[int, int] = (1, 1)) -> np.ndarray:  # fmt: skip
     """dV (n*n, B*C, T) -> dx (N, C, H, W); see :func:`minidl.backend.winograd.input_adjoint`."""
     dx = np.empty(input_shape, dtype=dv.dtype)
-    bh, bw = blocks
-    spans = [[overlap(size, pad - 3 * i, m * t + 2) for i in range(nb)]
-             for size, pad, t, nb in zip(input_shape[2:], (top, left), tiles, blocks)]  # fmt: skip
-    reach = [(min(lo for lo, hi in sp if hi > lo), max(hi for lo, hi in sp)) if any(hi > lo for lo, hi in sp)
-             else (0, 0) for sp in spans]  # fmt: skip
-    _input_adjoint(*_flat(dv), dx, top, left, *tiles, bh, bw, *reach[0], *reach[1], m, _constants(dx.dtype))
+    _input_adjoint(*_flat(dv), dx, top, left, *tiles, *blocks, *_reach(input_shape, top, left, tiles, m, blocks), m,
+                   _constants(dx.dtype))  # fmt: skip
     return dx
 
 

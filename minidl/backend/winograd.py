@@ -302,11 +302,7 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
     tiles = tiles_for(oh, ow, m)
     t = n * tiles[0] * tiles[1]
     bh, bw = kernel_blocks(kh, kw)
-    v = stack(nn, bh * bw * c, t, x.dtype)  # (n*n, B*C, T)
-    for a in range(bh):
-        for bb in range(bw):
-            i = a * bw + bb
-            input_transform(x, top - 3 * a, left - 3 * bb, tiles, out=v[:, i * c : (i + 1) * c], m=m)
+    v = input_transform(x, top, left, tiles, out=stack(nn, bh * bw * c, t, x.dtype), m=m, blocks=(bh, bw))
     u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C/G)
     prod = workspace("m", nn, o, t, x.dtype)  # (n*n, O, T)
     np.matmul(grouped(u, groups), grouped(v, groups), out=grouped(prod, groups))
@@ -371,16 +367,26 @@ def overlap(size: int, before: int, span: int) -> tuple[int, int]:
 
 
 def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: Any | None = None,
-                    m: int = 2) -> Any:  # fmt: skip
+                    m: int = 2, blocks: tuple[int, int] = (1, 1)) -> Any:  # fmt: skip
     """x (N, C, H, W) -> V (n*n, C, T): ``B^T d B`` of each tile's n x n window (n = m + 2), k = n*a + b.
 
     Tile t = (n*th + ty)*tw + tx reads padded rows m*ty..m*ty+n-1 and columns m*tx..m*tx+n-1, with
     ``top``/``left`` zeros before the input (negative: that many input rows/columns cut off) and
     as many as needed after it. ``out``: a (n*n, C, T) array with C-contiguous blocks to write V into
-    (e.g. the channels of a larger :func:`stack`; the numba path), returned.
+    (e.g. the channels of a larger :func:`stack`; the numba path), returned. ``blocks`` (bh, bw): V of
+    the B = bh*bw 3x3 blocks of a larger kernel (:func:`forward`), (n*n, B*C, T), block (a, b) in channels
+    [(a*bw + b)*C, ...), its input with ``top - 3a``, ``left - 3b`` padding.
     """
     if _use_kernels(x):
-        return _kernels().input_transform(x, top, left, tiles, out, m)
+        return _kernels().input_transform(x, top, left, tiles, out, m, blocks)
+    (bh, bw), c = blocks, x.shape[1]
+    if bh * bw > 1:
+        out = stack((m + 2) ** 2, bh * bw * c, x.shape[0] * tiles[0] * tiles[1], x.dtype) if out is None else out
+        for a in range(bh):
+            for b in range(bw):
+                i = a * bw + b
+                input_transform(x, top - 3 * a, left - 3 * b, tiles, out=out[:, i * c : (i + 1) * c], m=m)
+        return out
     xp = array_module(x)
     b_t, k = TILINGS[m].b_t, m + 2
     n, c, h, w = x.shape
