@@ -277,21 +277,31 @@ class Convolution(Function):
         if need_x and len(ctx.chunks) > 1:
             gx = xp.empty((n, c, h, wd), dtype=g.dtype)
         nk = _layout_kernels(g)
+        # thin weight gradients (a first layer's: K = 27) straight from g's planes, bias sums on the way
+        direct = need_w and nk is not None and nk.wgrad_direct_applies(g.shape[1], k, G)
         for lo, hi in ctx.chunks:
-            if nk is not None:  # the (N, O) -> (O, N) swap and the bias gradient's sums in one compiled pass
-                rows, part = nk.planes_to_rows(g[lo:hi], need_b)
-                g3 = rows.reshape(G, g.shape[1] // G, rows.shape[-1])
-            else:
-                g3 = _to_rows(g[lo:hi], G)  # (G, O/G, L)
-                part = g3.reshape(g.shape[1], g3.shape[-1]).sum(axis=1) if need_b else None
-            if need_b:
-                gb = part if gb is None else gb + part
+            g3 = None
+            if need_x or not direct:
+                if nk is not None:  # the (N, O) -> (O, N) swap and the bias gradient's sums in one compiled pass
+                    rows, part = nk.planes_to_rows(g[lo:hi], need_b and not direct)
+                    g3 = rows.reshape(G, g.shape[1] // G, rows.shape[-1])
+                else:
+                    g3 = _to_rows(g[lo:hi], G)  # (G, O/G, L)
+                    part = g3.reshape(g.shape[1], g3.shape[-1]).sum(axis=1) if need_b else None
+                if need_b and not direct:
+                    gb = part if gb is None else gb + part
             if need_w:
                 if ctx.cols_kept:
                     cols = cols_or_x
                 else:
                     cols = im2col(cols_or_x[lo:hi], *geom).reshape(G, k, (hi - lo) * oh * ow)
-                part = _matmul_t(g3, cols)  # (G, O/G, K)
+                if direct:
+                    part, sums = nk.wgrad_direct(g[lo:hi], cols[0], need_b)
+                    part = part[None]
+                    if need_b:
+                        gb = sums if gb is None else gb + sums
+                else:
+                    part = _matmul_t(g3, cols)  # (G, O/G, K)
                 gw3 = part if gw3 is None else gw3 + part
             if need_x:
                 o = w.shape[0]

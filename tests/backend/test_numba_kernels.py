@@ -396,3 +396,50 @@ def test_conv_im2col_path_uses_the_layout_kernels(monkeypatch, bias):
         np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
         for m, t in ((mx, tx), (mw, tw)) + (((mb, tb),) if bias else ()):
             np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- thin weight gradients
+@given(n=st.integers(0, 3), o4=st.integers(1, 3), k3=st.integers(1, 16), size=st.integers(1, 40),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))  # fmt: skip
+def test_wgrad_direct_matches_the_gemm(n, o4, k3, size, dtype, seed):
+    """dW = g's rows @ cols^T and the bias sums, from g's planes (O a multiple of 4, K of 3; empty batches too)."""
+    rng = np.random.default_rng(seed)
+    o, k = 4 * o4, 3 * k3
+    g = rng.standard_normal((n, o, 1, size)).astype(dtype)
+    cols = rng.standard_normal((k, n * size)).astype(dtype)
+    dw, sums = nk.wgrad_direct(g, cols, True)
+    rows = g.transpose(1, 0, 2, 3).reshape(o, n * size).astype(np.float64)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    assert dw.dtype == dtype and sums.dtype == dtype
+    np.testing.assert_allclose(dw, rows @ cols.T.astype(np.float64), **tol)
+    np.testing.assert_allclose(sums, rows.sum(axis=1), **tol)
+    assert nk.wgrad_direct(g, cols, False)[1] is None
+
+
+@pytest.mark.parametrize(("o", "k", "groups", "applies"), [
+    (32, 27, 1, True), (8, 48, 1, True), (32, 75, 1, False), (30, 27, 1, False), (32, 28, 1, False), (32, 27, 2, False),
+])  # fmt: skip
+def test_wgrad_direct_applies(o, k, groups, applies):
+    assert nk.wgrad_direct_applies(o, k, groups) is applies
+
+
+@pytest.mark.parametrize("x_grad", [False, True])
+def test_first_layer_weight_gradient_matches_torch(x_grad, monkeypatch):
+    """A course-CNN-like first layer (3 -> 8 channels, 3x3): conv2d's weight and bias gradients come from the
+    direct kernel on the numba path (the input's gradient, when wanted, from the GEMM as before), as torch's."""
+    used = []
+    real = nk.wgrad_direct
+    monkeypatch.setattr(nk, "wgrad_direct", lambda *a: used.append(1) or real(*a))
+    rng = np.random.default_rng(2)
+    x, w, b = rng.standard_normal((4, 3, 9, 9)), rng.standard_normal((8, 3, 3, 3)), rng.standard_normal(8)
+    g = rng.standard_normal((4, 8, 9, 9))
+    tx, tw, tb = (torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.conv2d(tx if x_grad else tx.detach(), tw, tb, padding=1).backward(torch.tensor(g).float())
+    with numba_path(True):
+        mx, mw, mb = (md.tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b))
+        F.conv2d(mx if x_grad else mx.detach(), mw, mb, padding=1).backward(md.tensor(g.astype(np.float32)))
+    assert used
+    np.testing.assert_allclose(mw.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-4, atol=1e-4)
+    if x_grad:
+        np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-4)
