@@ -6,8 +6,9 @@
   and kernels from 3x3 to 7x7 (cut into 3x3 blocks);
 - each numba kernel computes its reference's values (float32 and float64), also on the
   padded-stride stacks the conv path hands them;
-- conv2d / Conv2d take the path exactly where it applies (3x3, stride 1, dilation 1, one group,
-  enough channels, numba on, switch on, columns within the memory limit) and then match
+- conv2d / Conv2d take the path exactly where it applies (3x3, stride 1, dilation 1, enough
+  channels per group, grouped only with 3x3 kernels, numba on, switch on, columns within the
+  memory limit) and then match
   torch forward and backward, batched and unbatched, with any subset of inputs requiring
   grad; float64 gradcheck through it; the workspaces are reused and bounded;
 - F(4x4) is planned only where it saves more than F(2x2) on a large enough layer (and not with
