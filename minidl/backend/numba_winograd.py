@@ -1,4 +1,4 @@
-"""numba CPU kernels for the Winograd F(2x2, 3x3) convolution's four tile transforms.
+"""numba CPU kernels for the Winograd F(2x2, 3x3) and F(4x4, 3x3) convolutions' four tile transforms.
 
 Each kernel computes what its numpy reference in :mod:`minidl.backend.winograd` computes (same
 shapes, same index conventions; the formulas are written out there): the input transform
@@ -6,15 +6,18 @@ shapes, same index conventions; the formulas are written out there): the input t
 Sums are taken in another order than numpy's vectorised reference: equal to rounding, not bit
 for bit.
 
-How they stream: a kernel works on one (sample, channel) plane at a time. The input side copies
-the plane into a zero-bordered scratch plane once (so no tile needs a bounds check), applies
-``B^T`` to each band of four rows as whole-row vector operations, then ``B`` across each band's
-columns, writing the 16 transformed values of tile t to ``V[k, c, t]``: 16 contiguous output
-streams. The output side reads the 16 streams ``M[k, o, t]`` of a band of tiles and writes two
-output rows. The F(4x4) kernels work on chunks of tiles of one channel instead, with the tiles
-side by side in vector lanes: each pass of a 1-D transform is then one long vectorised loop (the
-input transform gathers each tile's 36 window cells into its lane first). The GEMMs between the
-transforms are numpy's (BLAS).
+How they stream: per channel, on chunks of tiles side by side in vector lanes, so that each pass
+of a 1-D transform (down the columns of all the chunk's tiles, then across their rows) is one
+long vectorised loop over contiguous rows. The input side copies the channel's N planes into
+zero-bordered scratch planes once (no tile needs a bounds check) and gathers each tile's
+(m+2) x (m+2) window into its lane (:func:`_move_windows`, the one scalar step), then writes the
+transformed values straight into V's (m+2)^2 streams ``V[k, c, t]``; its adjoint adds each
+tile's values back onto the scratch planes and crops them into dx. The output side reads the
+streams ``M[k, o, t]`` of a few bands of tiles (a band: the tiles of one row of one sample) and
+writes whole output rows (:func:`_rows_out`; the adjoint reads them, :func:`_rows_in`). A larger
+kernel's 3x3 blocks share the scratch planes, each block's windows shifted. The GEMMs between
+the transforms are numpy's (BLAS). (Tile by tile, with the transforms along each tile's short
+rows, the kernels ran 1.1-2.2x slower on the course CNN's 16x16 to 2x2 planes.)
 
 numba compiles a loop over a slice of a non-contiguous 2-D array (layout 'A') without vector
 instructions: the kernels take the (n*n, rows, cols) stacks as one flat 1-D view and a step
@@ -23,7 +26,7 @@ view before: 2x slower on its last pass.)
 
 Importing this module imports numba; :mod:`minidl.backend.winograd` imports it only when the
 numba path is on (:func:`minidl.backend.numba_kernels_or_none`). Serial, like the other kernels
-(``minidl.backend.numba_kernels._PARALLEL``); the loops over planes give each plane its own
+(``minidl.backend.numba_kernels._PARALLEL``); the loops over channels give each channel its own
 output cells, so they could run in parallel. Compiled code is cached on disk.
 """
 
