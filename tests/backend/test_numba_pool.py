@@ -426,3 +426,44 @@ def test_general_max_pool_backward_kernel_same_bits(n, c, h, w, k, s, d, ceil, d
         with numba_path(enabled), np.errstate(invalid="ignore"):
             results.append(pool.max_pool2d_backward(g, code, x.shape, *geo, disjoint))
     np.testing.assert_array_equal(_bits(results[1]), _bits(results[0]))
+
+
+# ---------------------------------------------------------------------------- MaxPool2d(3, 2, 1) on even planes
+@given(n=st.integers(1, 2), c=st.integers(1, 3), oh=st.integers(1, 6), ow=st.integers(1, 6),
+       values=st.sampled_from(["normal", "ties", "special"]), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**16))  # fmt: skip
+def test_max_pool_3x3_stride2_kernel_matches_reference(n, c, oh, ow, values, dtype, seed):
+    """ResNet's stem pool on even planes (the two-pass kernel): torch's scan order bit for bit: the first
+    maximum in (i, j) order (ties between rows, e.g. all-zero ReLU windows), the last NaN, windows of -inf
+    on their first tap inside the input; the value at the argmax (its sign of zero); the gradient."""
+    rng = np.random.default_rng(seed)
+    shape = (n, c, 2 * oh, 2 * ow)
+    if values == "normal":
+        x = rng.standard_normal(shape)
+    elif values == "ties":
+        x = rng.choice(np.array([-np.inf, -1.0, 0.0, 0.0, 1.0]), shape)
+    else:
+        x = rng.choice(SPECIAL, shape)
+    x = x.astype(dtype)
+    geo = ((3, 3), (2, 2), (1, 1), (1, 1))
+    assert nk._pool_3x3s2p1_even(shape[2:], *geo, (oh, ow))
+    best_r, code_r = _reference(pool.max_pool2d_forward, x, *geo, (oh, ow))
+    best, code = nk.max_pool2d_forward(x, *geo, (oh, ow), code_r.dtype)
+    np.testing.assert_array_equal(code, code_r)
+    np.testing.assert_array_equal(best, best_r)
+    i, j = code // 3, code % 3
+    rows = np.clip(2 * np.arange(oh)[:, None] - 1 + i, 0, shape[2] - 1)
+    cols = np.clip(2 * np.arange(ow)[None, :] - 1 + j, 0, shape[3] - 1)
+    at = x[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+    np.testing.assert_array_equal(_bits(best), _bits(at))  # the value at the argmax, bit for bit
+    g = rng.standard_normal(best.shape).astype(dtype)
+    gx_r = _reference(pool.max_pool2d_backward, g, code_r, shape, *geo, False)
+    np.testing.assert_array_equal(nk.max_pool2d_backward(g, code, shape, *geo), gx_r)
+
+
+def test_max_pool_3x3_stride2_kernel_only_on_even_planes():
+    geo = ((3, 3), (2, 2), (1, 1), (1, 1))
+    assert nk._pool_3x3s2p1_even((16, 16), *geo, (8, 8))
+    assert not nk._pool_3x3s2p1_even((15, 16), *geo, (8, 8))  # odd height: the general kernel
+    assert not nk._pool_3x3s2p1_even((16, 16), (3, 3), (2, 2), (0, 0), (1, 1), (7, 7))
+    assert not nk._pool_3x3s2p1_even((16, 16), (3, 3), (2, 2), (1, 1), (2, 2), (7, 7))
