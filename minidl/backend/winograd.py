@@ -172,10 +172,10 @@ def plan(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilatio
     takes on the Winograd path: 2 (F(2x2, 3x3)), 4 (F(4x4, 3x3)), or 0 (im2col).
 
     Stride 1, dilation 1, at least :data:`MIN_CHANNELS` input channels per group (groups: kernels up to
-    3x3 only), a float32/float64
-    numpy array, the path on (:func:`winograd_enabled`), any padding, and enough work saved: im2col's
-    kh*kw*N*oh*ow multiply-adds per weight minus Winograd's n*n*B*T (B 3x3 blocks cover the kernel,
-    T output tiles of side m = n - 2) at least :data:`MIN_SAVED_PER_WEIGHT` per block. That takes 3x3
+    3x3 only), a float32/float64 numpy array, the path on (:func:`winograd_enabled`), any padding, and
+    enough work saved: im2col's kh*kw*N*oh*ow multiply-adds per weight minus Winograd's n*n*B*T (B 3x3
+    blocks cover the kernel, T output tiles of side m = n - 2) at least :data:`MIN_SAVED_PER_WEIGHT` per
+    block. That takes 3x3
     kernels and larger ones that gain from blocks (5x5 on F(2x2): 64 multiplications per tile where
     im2col does 100), never 1x1, 2x2 or 4x4 kernels (no gain). F(4x4) where it saves more than F(2x2)
     and the layer is large (:data:`F4_MIN_OUTPUTS` outputs per filter and channel: a training batch), up
