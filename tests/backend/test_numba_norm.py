@@ -53,12 +53,28 @@ def reference(x, weight, bias, g, eps, training=True, running=None):
     return out.detach().numpy(), *grads, *stats, out.grad_fn
 
 
+@pytest.mark.parametrize("rows", [True, False], ids=["rows", "channels"])
 @given(case=bn_case(), eps=st.sampled_from([1e-5, 1e-3]))
-def test_train_kernels_match_numpy_reference(case, eps):
+def test_train_kernels_match_numpy_reference(rows, case, eps):
+    """Both kernel pairs (sums over whole sample rows for small planes, channel by channel for larger)."""
     x, weight, bias, g = case
     dt = x.dtype.type
     with numba_path(False):
         out_ref, gx_ref, gw_ref, gb_ref, *_ = reference(x, weight, bias, g, eps)
+    saved = nk.BN_ROWS_BELOW
+    nk.BN_ROWS_BELOW = 10**9 if rows else 0
+    try:
+        _check_train_kernels(x, weight, bias, g, eps, dt, out_ref, gx_ref, gw_ref, gb_ref)
+    finally:
+        nk.BN_ROWS_BELOW = saved
+
+
+def test_batch_norm_kernel_choice():
+    """Planes of fewer than BN_ROWS_BELOW values take the row kernels: ResNet-18's 8x8 to 1x1 maps."""
+    assert nk.BN_ROWS_BELOW == 64
+
+
+def _check_train_kernels(x, weight, bias, g, eps, dt, out_ref, gx_ref, gw_ref, gb_ref):
     out, mean, var = nk.batch_norm_train_forward(x, weight, bias, eps)
     assert out.dtype == x.dtype and out.shape == x.shape
     np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2)), rtol=1e-12, atol=1e-12)
