@@ -135,6 +135,83 @@ def _b4(d0, d1, d2, d3):  # pragma: no cover - compiled
     return d0, d1 - d2 + d3, d1 + d2 - d0, -d3
 
 
+# ------------------------------------------------------------------------------------- F(4x4, 3x3)
+# 4x4 output tiles of 6x6 windows (36 streams): the matrices' (minidl.backend.winograd.F4) rows are written
+# out in the four 1-D transforms below; the constants come in as ``k`` in the arrays' dtype (a float literal
+# would turn float32 arithmetic into float64). The kernels take both tilings (``m``), a branch per chunk.
+
+#: tiles the output-side kernels and the input adjoint transform at once (measured on F(4x4): 256 0.63-0.93x
+#: the time of 64 on the output side, scratch of 24-40 KB)
+_CHUNK = 256
+#: tiles the input transform gathers into vector lanes at once (F(4x4): 2 x 36 x 128 floats, 36 KB of
+#: scratch; 32 lanes measured 1.2-1.7x slower on 16x16 planes, 256 no faster)
+_LANES = 128
+
+
+@njit(cache=True, inline="always")
+def _bt6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
+    # B^T (6, 6) times (d0..d5)
+    h, h3, h5, two = k[0], k[1], k[2], k[3]
+    return (
+        d0 - h3 * d1 - two * d2 + h3 * d3 + d4,
+        d1 - h5 * d2 + h * d3 + d4,
+        -d1 + h * d2 + h5 * d3 + d4,
+        -two * d1 - d2 + two * d3 + d4,
+        h * d1 - d2 - h * d3 + d4,
+        d1 - h3 * d2 - two * d3 + h3 * d4 + d5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _b6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
+    # B (6, 6) times (d0..d5): the adjoint of _bt6
+    h, h3, h5, two = k[0], k[1], k[2], k[3]
+    return (
+        d0,
+        -h3 * d0 + d1 - d2 - two * d3 + h * d4 + d5,
+        -two * d0 - h5 * d1 + h * d2 - d3 - d4 - h3 * d5,
+        h3 * d0 + h * d1 + h5 * d2 + two * d3 - h * d4 - two * d5,
+        d0 + d1 + d2 + d3 + d4 + h3 * d5,
+        d5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _at6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
+    # A^T (4, 6) times (d0..d5)
+    h, two, q, four, e, eight = k[0], k[3], k[4], k[5], k[6], k[7]
+    return (
+        d0 + d1 + d2 + d3 + d4,
+        -d1 + d2 + h * d3 - two * d4,
+        d1 + d2 + q * d3 + four * d4,
+        -d1 + d2 + e * d3 - eight * d4 + d5,
+    )
+
+
+@njit(cache=True, inline="always")
+def _a4(d0, d1, d2, d3, k):  # pragma: no cover - compiled
+    # A (6, 4) times (d0..d3): the adjoint of _at6
+    h, two, q, four, e, eight = k[0], k[3], k[4], k[5], k[6], k[7]
+    return (
+        d0,
+        d0 - d1 + d2 - d3,
+        d0 + d1 + d2 + d3,
+        d0 + h * d1 + q * d2 + e * d3,
+        d0 - two * d1 + four * d2 - eight * d3,
+        d3,
+    )
+
+
+@njit(cache=True, inline="always")
+def _streams6(flat, start, stride, size):  # pragma: no cover - compiled
+    # six 1-D views of ``size`` cells, at flat[start + j*stride] for j < 6: loops over slices like these
+    # vectorise where computed flat indices (wraparound checks) did not (measured 7x)
+    s0, s1, s2, s3 = _streams4(flat, start, stride, size)
+    e = start + 4 * stride
+    return s0, s1, s2, s3, flat[e : e + size], flat[e + stride : e + stride + size]
+
+
+# ------------------------------------------------------------------------------------- the kernels
 @njit(cache=True)
 def _input_transform(x, v, step, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k):  # pragma: no cover - compiled
     # x (N, C, H, W) -> V[na + b, i*C + c, t] at v[(na + b)*step + (i*C + c)*T + t] (n = m + 2, T = N*th*tw):
@@ -241,156 +318,18 @@ def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
 
 
 @njit(cache=True)
-def _output_transform(m, step, bias, y, th, tw):  # pragma: no cover - compiled
-    # M[4a + b, o, t] at m[(4a + b)*step + o*T + t] -> y (N, O, oh, ow) = A^T M A + bias, tile (ty, tx) writing
-    # output rows 2ty.., columns 2tx.. (those inside the output). Per channel, a few bands of tiles at a
-    # time: A^T down the columns and then across the rows of all their tiles at once (vectorised) into the
-    # bands' output rows, then each row copied out whole
-    n_, o_, oh, ow = y.shape
-    bands, per = n_ * th, max(1, _CHUNK // tw)
-    yf = y.reshape(-1)
-    s = np.empty((2, 4, per * tw), dtype=y.dtype)
-    rows_out = np.empty((2, 2 * per * tw), dtype=y.dtype)  # row r of tile i: rows_out[r, 2i : 2i + 2]
-    u1, u2 = np.uint64(1), np.uint64(2)
-    for o in range(o_):
-        b = bias[o]
-        for band0 in range(0, bands, per):
-            nb = min(per, bands - band0)
-            size = nb * tw
-            base = o * bands * tw + band0 * tw
-            for col in range(4):  # A^T down each column: s[row, col]
-                d0, d1, d2, d3 = _streams4(m, col * step + base, 4 * step, size)
-                s0, s1 = s[0, col], s[1, col]
-                for i in range(size):
-                    s0[i], s1[i] = d0[i] + d1[i] + d2[i], d1[i] - d2[i] - d3[i]
-            for row in range(2):  # A across each row, the tiles' two outputs side by side
-                d0, d1, d2, d3 = s[row, 0], s[row, 1], s[row, 2], s[row, 3]
-                out = rows_out[row]
-                for i in range(np.uint64(size)):
-                    e = u2 * i
-                    out[e], out[e + u1] = d0[i] + d1[i] + d2[i] + b, d1[i] - d2[i] - d3[i] + b
-            _rows_out(rows_out, yf, 2, o, o_, oh, ow, th, tw, band0, nb)
-
-
-@njit(cache=True)
-def _output_adjoint(g, dm, step, th, tw):  # pragma: no cover - compiled
-    # g (N, O, oh, ow) -> dM[4a + b, o, t] at dm[(4a + b)*step + o*T + t]: each tile's A g A^T, cells past the
-    # output read as 0. Per channel, a few bands of tiles at a time: their rows of g copied in whole, then
-    # A across the rows and down the columns of all their tiles at once (vectorised)
-    n_, o_, oh, ow = g.shape
-    bands, per = n_ * th, max(1, _CHUNK // tw)
-    gf = g.reshape(-1)
-    rows_in = np.empty((2, 2 * per * tw), dtype=g.dtype)  # row r of tile i: rows_in[r, 2i : 2i + 2]
-    s = np.empty((2, 4, per * tw), dtype=g.dtype)
-    u1, u2 = np.uint64(1), np.uint64(2)
-    for o in range(o_):
-        for band0 in range(0, bands, per):
-            nb = min(per, bands - band0)
-            size = nb * tw
-            base = o * bands * tw + band0 * tw
-            _rows_in(gf, rows_in, 2, o, o_, oh, ow, th, tw, band0, nb)
-            for row in range(2):  # A across each row: (g0, g0 + g1, g0 - g1, -g1)
-                src = rows_in[row]
-                s0, s1, s2, s3 = s[row, 0], s[row, 1], s[row, 2], s[row, 3]
-                for i in range(np.uint64(size)):
-                    e0, e1 = src[u2 * i], src[u2 * i + u1]
-                    s0[i], s1[i], s2[i], s3[i] = e0, e0 + e1, e0 - e1, -e1
-            for col in range(4):  # A down each column: (u, u + l, u - l, -l)
-                d0, d1 = s[0, col], s[1, col]
-                s0, s1, s2, s3 = _streams4(dm, col * step + base, 4 * step, size)
-                for i in range(size):
-                    s0[i], s1[i], s2[i], s3[i] = d0[i], d0[i] + d1[i], d0[i] - d1[i], -d1[i]
-
-
-# ------------------------------------------------------------------------------------- F(4x4, 3x3)
-# The same four passes for 4x4 output tiles of 6x6 windows (36 streams). Their matrices'
-# (minidl.backend.winograd.F4) rows are written out in the four 1-D transforms below; the constants
-# come in as ``k`` in the arrays' dtype (a float literal would turn float32 arithmetic into float64).
-
-#: tiles the F(4x4) output-side kernels and input adjoint transform at once (measured: 256 0.63-0.93x the
-#: time of 64 on the output side, scratch of 24-40 KB)
-_CHUNK = 256
-#: tiles the F(4x4) input transform gathers into vector lanes at once (2 x 36 x 128 floats: 36 KB of
-#: scratch; 32 lanes measured 1.2-1.7x slower on 16x16 planes, 256 no faster)
-_LANES = 128
-
-
-@njit(cache=True, inline="always")
-def _bt6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
-    # B^T (6, 6) times (d0..d5)
-    h, h3, h5, two = k[0], k[1], k[2], k[3]
-    return (
-        d0 - h3 * d1 - two * d2 + h3 * d3 + d4,
-        d1 - h5 * d2 + h * d3 + d4,
-        -d1 + h * d2 + h5 * d3 + d4,
-        -two * d1 - d2 + two * d3 + d4,
-        h * d1 - d2 - h * d3 + d4,
-        d1 - h3 * d2 - two * d3 + h3 * d4 + d5,
-    )
-
-
-@njit(cache=True, inline="always")
-def _b6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
-    # B (6, 6) times (d0..d5): the adjoint of _bt6
-    h, h3, h5, two = k[0], k[1], k[2], k[3]
-    return (
-        d0,
-        -h3 * d0 + d1 - d2 - two * d3 + h * d4 + d5,
-        -two * d0 - h5 * d1 + h * d2 - d3 - d4 - h3 * d5,
-        h3 * d0 + h * d1 + h5 * d2 + two * d3 - h * d4 - two * d5,
-        d0 + d1 + d2 + d3 + d4 + h3 * d5,
-        d5,
-    )
-
-
-@njit(cache=True, inline="always")
-def _at6(d0, d1, d2, d3, d4, d5, k):  # pragma: no cover - compiled
-    # A^T (4, 6) times (d0..d5)
-    h, two, q, four, e, eight = k[0], k[3], k[4], k[5], k[6], k[7]
-    return (
-        d0 + d1 + d2 + d3 + d4,
-        -d1 + d2 + h * d3 - two * d4,
-        d1 + d2 + q * d3 + four * d4,
-        -d1 + d2 + e * d3 - eight * d4 + d5,
-    )
-
-
-@njit(cache=True, inline="always")
-def _a4(d0, d1, d2, d3, k):  # pragma: no cover - compiled
-    # A (6, 4) times (d0..d3): the adjoint of _at6
-    h, two, q, four, e, eight = k[0], k[3], k[4], k[5], k[6], k[7]
-    return (
-        d0,
-        d0 - d1 + d2 - d3,
-        d0 + d1 + d2 + d3,
-        d0 + h * d1 + q * d2 + e * d3,
-        d0 - two * d1 + four * d2 - eight * d3,
-        d3,
-    )
-
-
-@njit(cache=True, inline="always")
-def _streams6(flat, start, stride, size):  # pragma: no cover - compiled
-    # six 1-D views of ``size`` cells, at flat[start + j*stride] for j < 6: loops over slices like these
-    # vectorise where computed flat indices (wraparound checks) did not (measured 7x)
-    s0, s1, s2, s3 = _streams4(flat, start, stride, size)
-    e = start + 4 * stride
-    return s0, s1, s2, s3, flat[e : e + size], flat[e + stride : e + stride + size]
-
-
-@njit(cache=True)
-def _output_transform4(m, step, bias, y, th, tw, k):  # pragma: no cover - compiled
-    # as _output_transform: M[6a + b, o, t] at m[(6a + b)*step + o*T + t] -> y (N, O, oh, ow) = A^T M A + bias,
-    # tile (ty, tx) writing output rows 4ty.., columns 4tx.. (those inside the output). Per channel, a few
-    # bands of tiles (a band: one ty of one sample, its tw tiles) at a time: A^T down the columns and then
-    # across the rows of all their tiles at once (contiguous, vectorised) into the bands' output rows,
-    # then each output row copied out whole.
+def _output_transform(prod, step, bias, y, th, tw, m, k):  # pragma: no cover - compiled
+    # M[na + b, o, t] at prod[(na + b)*step + o*T + t] (n = m + 2) -> y (N, O, oh, ow) = A^T M A + bias, tile
+    # (ty, tx) writing output rows m*ty.., columns m*tx.. (those inside the output), on F(2x2) or F(4x4)
+    # (m; k: F(4x4)'s constants). Per channel, a few bands of tiles (a band: one ty of one sample, its tw
+    # tiles) at a time: A^T down the columns and then across the rows of all their tiles at once
+    # (contiguous, vectorised) into the bands' output rows (row r of tile i: rows_out[r, m*i : m*i + m]),
+    # then each output row copied out whole
     n_, o_, oh, ow = y.shape
     bands, per = n_ * th, max(1, _CHUNK // tw)  # bands per channel, per pass
-    size_max = per * tw
     yf = y.reshape(-1)
-    s = np.empty((4, 6, size_max), dtype=y.dtype)
-    rows_out = np.empty((4, 4 * size_max), dtype=y.dtype)  # row r of tile i: rows_out[r, 4i : 4i + 4]
+    s = np.empty((m, m + 2, per * tw), dtype=y.dtype)
+    rows_out = np.empty((m, m * per * tw), dtype=y.dtype)
     u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
     for o in range(o_):
         b = bias[o]
@@ -398,47 +337,74 @@ def _output_transform4(m, step, bias, y, th, tw, k):  # pragma: no cover - compi
             nb = min(per, bands - band0)
             size = nb * tw
             base = o * bands * tw + band0 * tw
-            for col in range(6):  # A^T down each column: s[row, col]
-                d0, d1, d2, d3, d4, d5 = _streams6(m, col * step + base, 6 * step, size)
-                s0, s1, s2, s3 = s[0, col], s[1, col], s[2, col], s[3, col]
-                for i in range(size):
-                    s0[i], s1[i], s2[i], s3[i] = _at6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
-            for row in range(4):  # A across each row, the tiles' four outputs side by side
-                d0, d1, d2, d3, d4, d5 = s[row, 0], s[row, 1], s[row, 2], s[row, 3], s[row, 4], s[row, 5]
-                out = rows_out[row]
-                for i in range(np.uint64(size)):  # unsigned: no wraparound checks
-                    y0, y1, y2, y3 = _at6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
-                    e = u4 * i
-                    out[e], out[e + u1], out[e + u2], out[e + u3] = y0 + b, y1 + b, y2 + b, y3 + b
-            _rows_out(rows_out, yf, 4, o, o_, oh, ow, th, tw, band0, nb)
+            if m == 2:  # the tile size a constant in each branch (the row copies' too)
+                for col in range(4):  # A^T down each column: s[row, col]
+                    d0, d1, d2, d3 = _streams4(prod, col * step + base, 4 * step, size)
+                    s0, s1 = s[0, col], s[1, col]
+                    for i in range(size):
+                        s0[i], s1[i] = d0[i] + d1[i] + d2[i], d1[i] - d2[i] - d3[i]
+                for row in range(2):  # A across each row, the tiles' two outputs side by side
+                    d0, d1, d2, d3 = s[row, 0], s[row, 1], s[row, 2], s[row, 3]
+                    out = rows_out[row]
+                    for i in range(np.uint64(size)):  # unsigned: no wraparound checks
+                        e = u2 * i
+                        out[e], out[e + u1] = d0[i] + d1[i] + d2[i] + b, d1[i] - d2[i] - d3[i] + b
+                _rows_out(rows_out, yf, 2, o, o_, oh, ow, th, tw, band0, nb)
+            else:
+                for col in range(6):
+                    d0, d1, d2, d3, d4, d5 = _streams6(prod, col * step + base, 6 * step, size)
+                    s0, s1, s2, s3 = s[0, col], s[1, col], s[2, col], s[3, col]
+                    for i in range(size):
+                        s0[i], s1[i], s2[i], s3[i] = _at6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+                for row in range(4):
+                    d0, d1, d2, d3, d4, d5 = s[row, 0], s[row, 1], s[row, 2], s[row, 3], s[row, 4], s[row, 5]
+                    out = rows_out[row]
+                    for i in range(np.uint64(size)):
+                        y0, y1, y2, y3 = _at6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
+                        e = u4 * i
+                        out[e], out[e + u1], out[e + u2], out[e + u3] = y0 + b, y1 + b, y2 + b, y3 + b
+                _rows_out(rows_out, yf, 4, o, o_, oh, ow, th, tw, band0, nb)
 
 
 @njit(cache=True)
-def _output_adjoint4(g, dm, step, th, tw, k):  # pragma: no cover - compiled
-    # as _output_adjoint: g (N, O, oh, ow) -> dM[6a + b, o, t] at dm[(6a + b)*step + o*T + t], each tile's
-    # A g A^T, cells past the output read as 0. Per channel, a few bands of tiles at a time: their rows
-    # of g copied in whole (zeros past the output), then A across the rows and down the columns of all
-    # their tiles at once (vectorised).
+def _output_adjoint(g, dm, step, th, tw, m, k):  # pragma: no cover - compiled
+    # the adjoint of _output_transform: g (N, O, oh, ow) -> dM[na + b, o, t] at dm[(na + b)*step + o*T + t],
+    # each tile's A g A^T, cells past the output read as 0. Per channel, a few bands of tiles at a time:
+    # their rows of g copied in whole (zeros past the output), then A across the rows and down the columns
+    # of all their tiles at once (vectorised)
     n_, o_, oh, ow = g.shape
     bands, per = n_ * th, max(1, _CHUNK // tw)
-    size_max = per * tw
     gf = g.reshape(-1)
-    rows_in = np.empty((4, 4 * size_max), dtype=g.dtype)  # row r of tile i: rows_in[r, 4i : 4i + 4]
+    rows_in = np.empty((m, m * per * tw), dtype=g.dtype)  # row r of tile i: rows_in[r, m*i : m*i + m]
+    s = np.empty((m, m + 2, per * tw), dtype=g.dtype)
     u1, u2, u3, u4 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4)
-    s = np.empty((4, 6, size_max), dtype=g.dtype)
     for o in range(o_):
         for band0 in range(0, bands, per):
             nb = min(per, bands - band0)
             size = nb * tw
             base = o * bands * tw + band0 * tw
+            if m == 2:  # the tile size a constant in each branch (the row copies' too)
+                _rows_in(gf, rows_in, 2, o, o_, oh, ow, th, tw, band0, nb)
+                for row in range(2):  # A across each row: (g0, g0 + g1, g0 - g1, -g1)
+                    src = rows_in[row]
+                    s0, s1, s2, s3 = s[row, 0], s[row, 1], s[row, 2], s[row, 3]
+                    for i in range(np.uint64(size)):
+                        e0, e1 = src[u2 * i], src[u2 * i + u1]
+                        s0[i], s1[i], s2[i], s3[i] = e0, e0 + e1, e0 - e1, -e1
+                for col in range(4):  # A down each column: (u, u + l, u - l, -l)
+                    d0, d1 = s[0, col], s[1, col]
+                    s0, s1, s2, s3 = _streams4(dm, col * step + base, 4 * step, size)
+                    for i in range(size):
+                        s0[i], s1[i], s2[i], s3[i] = d0[i], d0[i] + d1[i], d0[i] - d1[i], -d1[i]
+                continue
             _rows_in(gf, rows_in, 4, o, o_, oh, ow, th, tw, band0, nb)
-            for row in range(4):  # A across each row: s[row, col]
+            for row in range(4):
                 src = rows_in[row]
                 s0, s1, s2, s3, s4, s5 = s[row, 0], s[row, 1], s[row, 2], s[row, 3], s[row, 4], s[row, 5]
                 for i in range(np.uint64(size)):
                     e = u4 * i
                     s0[i], s1[i], s2[i], s3[i], s4[i], s5[i] = _a4(src[e], src[e + u1], src[e + u2], src[e + u3], k)
-            for col in range(6):  # A down each column
+            for col in range(6):
                 d0, d1, d2, d3 = s[0, col], s[1, col], s[2, col], s[3, col]
                 s0, s1, s2, s3, s4, s5 = _streams6(dm, col * step + base, 6 * step, size)
                 for i in range(size):
@@ -515,10 +481,7 @@ def output_transform(prod: np.ndarray, bias: np.ndarray | None, out_shape: tuple
     """M (n*n, O, T) -> y (N, O, oh, ow); see :func:`minidl.backend.winograd.output_transform`."""
     y = np.empty(out_shape, dtype=prod.dtype)
     b = np.zeros(out_shape[1], dtype=prod.dtype) if bias is None else np.ascontiguousarray(bias, dtype=prod.dtype)
-    if m == 2:
-        _output_transform(*_flat(prod), b, y, *tiles)
-    else:
-        _output_transform4(*_flat(prod), b, y, *tiles, _constants(y.dtype))
+    _output_transform(*_flat(prod), b, y, *tiles, m, _constants(y.dtype))
     return y
 
 
@@ -528,8 +491,5 @@ def output_adjoint(g: np.ndarray, tiles: tuple[int, int], out: np.ndarray | None
     th, tw = tiles
     dm = stack((m + 2) ** 2, o, n * th * tw, g.dtype) if out is None else out
     _out_blocks(dm)  # checks that dm is a stack the kernel can write into
-    if m == 2:
-        _output_adjoint(np.ascontiguousarray(g), *_flat(dm), th, tw)
-    else:
-        _output_adjoint4(np.ascontiguousarray(g), *_flat(dm), th, tw, _constants(g.dtype))
+    _output_adjoint(np.ascontiguousarray(g), *_flat(dm), th, tw, m, _constants(g.dtype))
     return dm
