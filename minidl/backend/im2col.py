@@ -46,7 +46,7 @@ from typing import Any
 from minidl.backend import array_module, numba_kernels_or_none
 from minidl.backend.cuda import kernels_for as cuda_kernels_for
 
-__all__ = ["Pads", "col2im", "conv_output_size", "im2col", "pad2d", "tap_range", "window_view"]
+__all__ = ["Pads", "col2im", "conv_output_size", "im2col", "overlap", "pad2d", "tap_range", "window_view"]
 
 #: padding of the two spatial dims as ((top, bottom), (left, right)), like numpy.pad widths
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -165,6 +165,14 @@ def tap_range(n_in: int, n_out: int, tap: int, stride: int, pad: int) -> tuple[i
         return 0, 0, slice(0, 0)
     start = lo * stride - pad + tap
     return lo, hi, slice(start, start + (hi - lo - 1) * stride + 1, stride)
+
+
+def overlap(size: int, before: int, span: int) -> tuple[int, int]:
+    """Input rows [lo, hi) that land in padded rows [0, span) when ``before`` rows are added in front
+    (a negative ``before`` crops the first -before rows instead): what a kernel copies into a
+    zero-bordered scratch plane of ``span`` rows (the Winograd transforms, the gathering im2col)."""
+    lo = min(size, max(0, -before))
+    return lo, max(lo, min(size, span - before))
 
 
 def col2im(

@@ -69,6 +69,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from minidl.backend.im2col import overlap
+
 __all__ = [
     "adam_step",
     "adaptive_avg_pool2d_backward",
@@ -172,14 +174,14 @@ def _padded_planes(x, c, pad, ph, pw, top, i0, i1, left, j0, j1):  # pragma: no 
 
 
 @njit(cache=True, parallel=_PARALLEL)
-def _im2col_gather(x, cols, kh, kw, top, left, dh, dw, hp, wp, idx):  # pragma: no cover - compiled
+def _im2col_gather(x, cols, kh, kw, top, left, dh, dw, hp, wp, idx, i0, i1, j0, j1):  # pragma: no cover - compiled
     # as _im2col, for short output rows: per channel, its N planes copied into zero-bordered (hp, wp) scratch
     # planes (the padded extent the windows read), then each (tap, sample) block of oh*ow columns gathered
     # through idx, the windows' offsets in a padded plane: one loop of oh*ow, where _im2col's loops over rows
-    # of fewer windows than a vector's lanes ran scalar. Serial: the scratch planes are shared.
-    n_, c_, h, w = x.shape
+    # of fewer windows than a vector's lanes ran scalar. Input rows [i0, i1) x columns [j0, j1) land in the
+    # scratch planes. Serial: the scratch planes are shared.
+    n_, c_ = x.shape[:2]
     oh, ow = cols.shape[4], cols.shape[5]
-    i0, i1, j0, j1 = _reach(h, w, top, left, hp, wp)
     cf = cols.reshape(-1)
     pad = np.zeros(n_ * hp * wp, dtype=x.dtype)
     q = np.uint64(oh * ow)
@@ -194,13 +196,12 @@ def _im2col_gather(x, cols, kh, kw, top, left, dh, dw, hp, wp, idx):  # pragma: 
 
 
 @njit(cache=True, parallel=_PARALLEL)
-def _col2im_gather(cols, out, kh, kw, top, left, dh, dw, hp, wp, idx):  # pragma: no cover - compiled
+def _col2im_gather(cols, out, kh, kw, top, left, dh, dw, hp, wp, idx, i0, i1, j0, j1):  # pragma: no cover - compiled
     # the adjoint of _im2col_gather, as _col2im: per channel, each (tap, sample) block of columns added onto
     # zero (hp, wp) scratch planes through idx, taps in the reference's order (the same sums, bit for bit),
     # then the planes cropped into out (cells no window reads get 0)
     n_, c_, h, w = out.shape
     oh, ow = cols.shape[4], cols.shape[5]
-    i0, i1, j0, j1 = _reach(h, w, top, left, hp, wp)
     cf, of = cols.reshape(-1), out.reshape(-1)
     acc = np.empty(n_ * hp * wp, dtype=out.dtype)
     zero = out.dtype.type(0)
@@ -215,13 +216,6 @@ def _col2im_gather(cols, out, kh, kw, top, left, dh, dw, hp, wp, idx):  # pragma
                     acc[dst + idx[t]] += cf[src + t]
         for n in range(n_):
             _crop_plane(acc, n * hp * wp, wp, of, (n * c_ + c) * h * w, h, w, top, left, i0, i1, j0, j1)
-
-
-@njit(cache=True, inline="always")
-def _reach(h, w, top, left, hp, wp):  # pragma: no cover - compiled
-    # the input rows [i0, i1) and columns [j0, j1) that land inside the (hp, wp) padded extent
-    i0, j0 = min(h, max(0, -top)), min(w, max(0, -left))
-    return i0, max(i0, min(h, hp - top)), j0, max(j0, min(w, wp - left))
 
 
 @njit(cache=True, inline="always")
@@ -341,11 +335,14 @@ def _gathers(ow: int, sw: int) -> bool:
     return ow < (GATHER_BELOW if sw == 1 else GATHER_BELOW_STRIDED)
 
 
-def _gather_geometry(kernel_size: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> tuple[int, int, np.ndarray]:
-    """(hp, wp): the padded extent the windows read, and their offsets table, for the gather kernels."""
+def _gather_geometry(size: Pair, kernel_size: Pair, stride: Pair, padding: Any, dilation: Pair,
+                     out_size: Pair) -> tuple[Any, ...]:  # fmt: skip
+    """The gather kernels' geometry: (hp, wp) the padded extent the windows read, their offsets table, and
+    the input rows [i0, i1) and columns [j0, j1) that land in it (:func:`minidl.backend.im2col.overlap`)."""
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_size, stride, dilation, out_size
     hp, wp = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
-    return hp, wp, _window_offsets(oh, ow, sh, sw, wp)
+    return (hp, wp, _window_offsets(oh, ow, sh, sw, wp), *overlap(size[0], padding[0][0], hp),
+            *overlap(size[1], padding[1][0], wp))  # fmt: skip
 
 
 def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Any, dilation: Pair, out_size: Pair) -> np.ndarray:
@@ -357,7 +354,7 @@ def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Any, dilatio
     top, left = padding[0][0], padding[1][0]
     if _gathers(ow, stride[1]):
         _im2col_gather(x, cols, kh, kw, top, left, *dilation,
-                       *_gather_geometry(kernel_size, stride, dilation, out_size))  # fmt: skip
+                       *_gather_geometry(x.shape[2:], kernel_size, stride, padding, dilation, out_size))  # fmt: skip
     else:
         _im2col(x, cols, kh, kw, stride[0], stride[1], top, left, dilation[0], dilation[1])
     return cols.reshape(c * kh * kw, n * oh * ow)
@@ -375,7 +372,7 @@ def col2im(
     top, left = padding[0][0], padding[1][0]
     if _gathers(ow, stride[1]):
         _col2im_gather(cols6, out, kh, kw, top, left, *dilation,
-                       *_gather_geometry(kernel_size, stride, dilation, out_size))  # fmt: skip
+                       *_gather_geometry((h, w), kernel_size, stride, padding, dilation, out_size))  # fmt: skip
     else:
         _col2im(cols6, out, kh, kw, stride[0], stride[1], top, left, dilation[0], dilation[1])
     return out

@@ -438,7 +438,7 @@ def _blocks(a3: np.ndarray) -> np.ndarray:
 def _reach(shape: tuple[int, ...], top: int, left: int, tiles: tuple[int, int], m: int = 2,
            blocks: tuple[int, int] = (1, 1)) -> tuple[int, int, int, int]:  # fmt: skip
     """(i0, i1, j0, j1): the input rows and columns the tiles of side m read, for any of the 3x3 blocks of a
-    larger kernel (block (a, b) with ``top - 3a``, ``left - 3b`` padding; :func:`minidl.backend.winograd.overlap`).
+    larger kernel (block (a, b) with ``top - 3a``, ``left - 3b`` padding; :func:`minidl.backend.im2col.overlap`).
     Rows or columns between two blocks' spans that neither reads lie in the scratch planes as zeros."""
     reach = []
     for size, pad, t, nb in zip(shape[2:], (top, left), tiles, blocks):

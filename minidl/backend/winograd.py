@@ -61,6 +61,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minidl.backend import array_module, numba_kernels_or_none
+from minidl.backend.im2col import overlap
 
 __all__ = [
     "applies",
@@ -357,13 +358,6 @@ def _apply(mat: np.ndarray, a: Any, axis: int) -> Any:
     xp = array_module(a)
     mt = xp.asarray(mat, dtype=a.dtype)
     return xp.moveaxis(xp.tensordot(mt, a, axes=([1], [axis])), 0, axis)
-
-
-def overlap(size: int, before: int, span: int) -> tuple[int, int]:
-    """Input rows [lo, hi) that land in padded rows [0, span) when ``before`` rows are added in front
-    (a negative ``before`` crops the first -before rows instead)."""
-    lo = min(size, max(0, -before))
-    return lo, max(lo, min(size, span - before))
 
 
 def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: Any | None = None,
