@@ -170,7 +170,13 @@ def tap_range(n_in: int, n_out: int, tap: int, stride: int, pad: int) -> tuple[i
 def overlap(size: int, before: int, span: int) -> tuple[int, int]:
     """Input rows [lo, hi) that land in padded rows [0, span) when ``before`` rows are added in front
     (a negative ``before`` crops the first -before rows instead): what a kernel copies into a
-    zero-bordered scratch plane of ``span`` rows (the Winograd transforms, the gathering im2col)."""
+    zero-bordered scratch plane of ``span`` rows (the Winograd transforms, the gathering im2col).
+
+        >>> overlap(5, 1, 6)    # 1 row of padding in front: input rows 0..4 land in padded rows 1..5
+        (0, 5)
+        >>> overlap(5, -2, 2)   # 2 rows cropped, a 2-row plane: input rows 2 and 3
+        (2, 4)
+    """
     lo = min(size, max(0, -before))
     return lo, max(lo, min(size, span - before))
 

@@ -497,7 +497,13 @@ def _fma3(a0, a1, a2, y, x0, x1, x2):  # pragma: no cover - compiled
 def wgrad_direct(g: np.ndarray, cols: np.ndarray, want_sums: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """g (N, O, oh, ow), cols (K, N*oh*ow) -> (dW (O, K) = g's GEMM rows @ cols^T, each plane's products summed
     in the dtype and the planes in float64; the bias gradient (O,) when ``want_sums``), where
-    :func:`wgrad_direct_applies`."""
+    :func:`wgrad_direct_applies`.
+
+        >>> g, cols = np.ones((2, 4, 3, 3), np.float32), np.ones((27, 2 * 9), np.float32)
+        >>> dw, db = wgrad_direct(g, cols, True)
+        >>> dw.shape, float(dw[0, 0]), db.tolist()
+        ((4, 27), 18.0, [18.0, 18.0, 18.0, 18.0])
+    """
     n, o = g.shape[:2]
     acc = np.zeros((o, cols.shape[0]), dtype=np.float64)
     sums = np.zeros(o, dtype=np.float64)

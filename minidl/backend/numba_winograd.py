@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from minidl.backend.im2col import overlap
 from minidl.backend.numba_kernels import _crop_plane, _padded_planes
-from minidl.backend.winograd import overlap, stack
+from minidl.backend.winograd import stack
 
 __all__ = ["input_adjoint", "input_transform", "output_adjoint", "output_transform"]
 

@@ -270,7 +270,11 @@ def _block_weights(w: np.ndarray) -> np.ndarray:
 def grouped(a: np.ndarray, groups: int) -> np.ndarray:
     """A (k, rows, cols) stack as (k, G, rows/G, cols), a view (the GEMMs write through it): the GEMMs of G
     groups as one batched matmul. Groups split the channels of every transformed position, so V, M, dM and
-    dV need no other layout: ``U[k, g] @ V[k, g]`` is group g's product at position k."""
+    dV need no other layout: ``U[k, g] @ V[k, g]`` is group g's product at position k.
+
+        >>> grouped(stack(16, 8, 5, np.float32), 4).shape   # 16 positions, 8 channels in 4 groups, 5 tiles
+        (16, 4, 2, 5)
+    """
     if groups == 1:
         return a
     view = a.reshape(a.shape[0], groups, a.shape[1] // groups, a.shape[2])
