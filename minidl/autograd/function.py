@@ -292,7 +292,7 @@ class Function:
         finally:
             grad_mode._STATE[0] = prev
         if prof is not None:
-            prof.record_forward(cls, ctx, perf_counter() - t0)
+            prof.record_forward(cls, ctx, perf_counter() - t0, tensors)
 
         is_tuple = isinstance(out, tuple)
         outs = out if is_tuple else (out,)
