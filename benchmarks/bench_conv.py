@@ -25,8 +25,12 @@ T = N*ceil(oh/2)*ceil(ow/2) tiles (F(2x2); F(4x4): 36 positions, tiles of 4x4), 
     weight grad      dU = dM (16, O, T) @ V^T
     input grad       dV = U^T (16, C, O) @ dM (16, O, T)
 
-For those layers the im2col products are timed too (``im2col_floor``): what the best
-im2col convolution could reach at all. Reported: times (median of ``--repeats`` after a warm-up), the ratios
+A dilated layer whose padding and size are multiples of the dilation runs on Winograd too, as
+d*d undilated convolutions of the input's phases (``winograd.phases``): T counts the tiles of
+N*d*d planes of oh/d x ow/d. For those layers the im2col products are timed too (``im2col_floor``):
+what the best im2col convolution could reach at all, i.e. the convolution's own multiply-adds at
+numpy's GEMM speed (issue 7's "conv GEMMs at numpy's BLAS speed"); ``fwdbwd_ratio_im2col_floor``
+is forward+backward against it (the floor itself on the im2col path). Reported: times (median of ``--repeats`` after a warm-up), the ratios
 minidl / torch and minidl / floor (> 1: minidl is slower), and GFLOP/s (2*O*K*L
 multiply-adds per product). Both libraries, and numpy's BLAS, are pinned to ``--threads``.
 Each layer's output and gradients are checked against torch's (float32 tolerance); the
@@ -177,14 +181,19 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         np.matmul(g3, cols.transpose(0, 2, 1))
         np.matmul(w3.transpose(0, 2, 1), g3)
 
+    # a dilated layer whose padding and size are multiples of the dilation runs as d*d undilated ones
+    pads = ((case.padding, case.padding),) * 2
+    phases = winograd.phases((case.stride,) * 2, pads, (case.dilation,) * 2, (case.size, case.size))
+    d = case.dilation if phases else 1
     tile = winograd.plan(x, (case.o, case.c // case.groups, case.k, case.k), (case.stride,) * 2,
-                         (case.dilation,) * 2, case.groups, (oh, oh))  # fmt: skip
-    path = f"winograd F{tile}" if tile else "im2col"
+                         (1, 1) if phases else (case.dilation,) * 2, case.groups, (oh // d, oh // d),
+                         batch=batch * d * d)  # fmt: skip
+    path = (f"winograd F{tile}" + (f" ({d * d} phases)" if phases else "")) if tile else "im2col"
     floor_fwd, floor_fwdbwd = im2col_fwd, im2col_fwdbwd
     gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
     if tile:
-        tiles, blocks = winograd.tiles_for(oh, oh, tile), (tile + 2) ** 2
-        t = batch * tiles[0] * tiles[1]
+        tiles, blocks = winograd.tiles_for(oh // d, oh // d, tile), (tile + 2) ** 2
+        t = batch * d * d * tiles[0] * tiles[1]
         kc = case.c * np.prod(winograd.kernel_blocks(case.k, case.k))  # the GEMMs' inner dimension, B*C
         u = rng.standard_normal((blocks, case.o, kc // case.groups)).astype(np.float32)
         v = winograd.stack(blocks, kc, t, np.float32)
@@ -219,6 +228,9 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         row[f"{part}_ratio_floor"] = times[f"minidl_{part}"] / times[f"floor_{part}"]
         for lib in ("minidl", "torch", "floor"):
             row[f"{lib}_{part}_gflops"] = flop / times[f"{lib}_{part}"] / 1e9
+    # against the layer's im2col GEMMs (its own floor on the im2col path): the convolution's multiply-adds
+    # at numpy's GEMM speed, whichever algorithm runs
+    row["fwdbwd_ratio_im2col_floor"] = times["minidl_fwdbwd"] / times.get("im2col_floor_fwdbwd", times["floor_fwdbwd"])
     return row, checks
 
 
@@ -237,13 +249,15 @@ def format_markdown(result: dict[str, Any]) -> str:
         "(GFLOP/s: 3 GEMMs of 2*O*K*L flops), on the Winograd path M = U @ V, dU = dM @ V^T, dV = U^T @ dM "
         "((m+2)^2 products each of 2*O*C*T flops: 16 for F2 = F(2x2, 3x3), 36 for F4 = F(4x4, 3x3); T tiles of "
         "m x m outputs; the GFLOP/s count the Winograd flops, 2.25x (F2) or 4x (F4) fewer than im2col's). "
-        "'im2col floor' (Winograd layers): the im2col GEMMs of the same layer. "
-        "Ratios > 1: minidl is slower.",
+        "'im2col floor' (Winograd layers): the im2col GEMMs of the same layer, the convolution's own "
+        "multiply-adds at numpy's GEMM speed ('=': the floor itself); 'minidl/im2col floor' is fwd+bwd against it. "
+        "A dilated layer whose padding and size are multiples of the dilation runs as d*d undilated ones on "
+        "the input's phases (batch x d*d planes of H/d x W/d). Ratios > 1: minidl is slower.",
         "",
         "| layer | path | batch | fwd ms minidl | torch | floor | minidl/torch | minidl/floor "
-        "| fwd+bwd ms minidl | torch | floor | im2col floor | minidl/torch | minidl/floor "
+        "| fwd+bwd ms minidl | torch | floor | im2col floor | minidl/torch | minidl/floor | minidl/im2col floor "
         "| GFLOP/s minidl | torch | floor |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         im2col_floor = f"{r['im2col_floor_fwdbwd_ms']:.2f}" if "im2col_floor_fwdbwd_ms" in r else "="
@@ -252,7 +266,8 @@ def format_markdown(result: dict[str, Any]) -> str:
             f"{r['torch_fwd_ms']:.2f} | "
             f"{r['floor_fwd_ms']:.2f} | {r['fwd_ratio_torch']:.2f} | {r['fwd_ratio_floor']:.2f} | "
             f"{r['minidl_fwdbwd_ms']:.2f} | {r['torch_fwdbwd_ms']:.2f} | {r['floor_fwdbwd_ms']:.2f} | "
-            f"{im2col_floor} | {r['fwdbwd_ratio_torch']:.2f} | {r['fwdbwd_ratio_floor']:.2f} | {_g(r['minidl_fwdbwd_gflops'])} | "
+            f"{im2col_floor} | {r['fwdbwd_ratio_torch']:.2f} | {r['fwdbwd_ratio_floor']:.2f} | "
+            f"{r.get('fwdbwd_ratio_im2col_floor', r['fwdbwd_ratio_floor']):.2f} | {_g(r['minidl_fwdbwd_gflops'])} | "
             f"{_g(r['torch_fwdbwd_gflops'])} | {_g(r['floor_fwdbwd_gflops'])} |"
         )
     failed = [c for c in result["checks"] if not c["ok"]]

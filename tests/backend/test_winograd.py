@@ -228,13 +228,14 @@ def conv_case(draw, dtype=np.float32):
     return x, wt, b, padding, groups
 
 
-def _check(x, w, b, padding, groups=1, **kw):
+def _check(x, w, b, padding, groups=1, dilation=1, **kw):
+    conv = dict(padding=padding, groups=groups, dilation=dilation)
     if b is None:
-        check_op(lambda x, w: conv2d(x, w, None, padding=padding, groups=groups), [x, w],
-                 torch_fn=lambda x, w: F.conv2d(x, w, None, padding=padding, groups=groups), **kw)  # fmt: skip
+        check_op(lambda x, w: conv2d(x, w, None, **conv), [x, w],
+                 torch_fn=lambda x, w: F.conv2d(x, w, None, **conv), **kw)  # fmt: skip
     else:
-        check_op(lambda x, w, b: conv2d(x, w, b, padding=padding, groups=groups), [x, w, b],
-                 torch_fn=lambda x, w, b: F.conv2d(x, w, b, padding=padding, groups=groups), **kw)  # fmt: skip
+        check_op(lambda x, w, b: conv2d(x, w, b, **conv), [x, w, b],
+                 torch_fn=lambda x, w, b: F.conv2d(x, w, b, **conv), **kw)  # fmt: skip
 
 
 # the fixtures hold for every example (a patched threshold, a call counter that only grows)
@@ -308,7 +309,8 @@ def test_course_layer_size_float32_matches_torch(calls):
     "kwargs, channels, shape",
     [
         (dict(stride=2, padding=1), 16, (3, 3)),
-        (dict(dilation=2, padding=2), 16, (3, 3)),
+        (dict(dilation=2, padding=1), 16, (3, 3)),  # padding not a multiple of the dilation: no phases
+        (dict(dilation=2, padding=2, stride=2), 16, (3, 3)),
         (dict(groups=2, padding=1), 16, (3, 3)),  # 8 channels per group
         (dict(groups=2, padding=2), 32, (5, 5)),  # groups: one 3x3 block only
         (dict(padding=1), 16, (4, 4)),  # 4 blocks of 16 products per tile: no fewer than im2col's 64
@@ -482,3 +484,94 @@ def test_float32_error_against_float64(m):
     for a, r in zip(got, want):
         assert a.dtype == np.float32
         assert np.abs(a - r).max() / np.abs(r).max() < (2e-6 if m == 2 else 1e-5)
+
+
+# ---------------------------------------------------------------------------- dilated layers, on the phases
+@pytest.mark.parametrize(
+    "stride, padding, dilation, size, want",
+    [
+        ((1, 1), ((2, 2), (2, 2)), (2, 2), (16, 16), (2, 2)),
+        ((1, 1), ((0, 4), (3, 0)), (2, 3), (8, 9), (2, 3)),
+        ((1, 1), ((2, 2), (1, 1)), (2, 1), (6, 5), (2, 1)),  # dilated along one axis only
+        ((1, 1), ((1, 1), (1, 1)), (1, 1), (8, 8), None),  # not dilated
+        ((2, 2), ((2, 2), (2, 2)), (2, 2), (8, 8), None),  # strided
+        ((1, 1), ((1, 1), (2, 2)), (2, 2), (8, 8), None),  # a padding not a multiple of the dilation
+        ((1, 1), ((2, 2), (2, 2)), (2, 2), (8, 7), None),  # a size not a multiple of the dilation
+    ],
+)
+def test_phases_of_a_dilated_convolution(stride, padding, dilation, size, want):
+    assert wg.phases(stride, padding, dilation, size) == want
+
+
+@pytest.mark.parametrize("dh, dw", [(2, 2), (2, 3), (1, 2)])
+def test_to_phases_and_back(dh, dw):
+    x = np.arange(2 * 3 * 4 * dh * 5 * dw, dtype=np.float32).reshape(2, 3, 4 * dh, 5 * dw)
+    ph = wg.to_phases(x, dh, dw)
+    assert ph.shape == (dh * dw * 2, 3, 4, 5)
+    for r in range(dh):
+        for s in range(dw):
+            np.testing.assert_array_equal(ph[(r * dw + s) * 2:(r * dw + s + 1) * 2], x[:, :, r::dh, s::dw])
+    np.testing.assert_array_equal(wg.from_phases(ph, dh, dw), x)
+
+
+@st.composite
+def dilated_case(draw):
+    """(x, w, b, padding, groups, dilation) whose padding and size are multiples of the dilation."""
+    dh, dw = draw(st.sampled_from([(2, 2), (2, 1), (1, 3), (3, 2)]))
+    kh, kw = draw(st.sampled_from([(3, 3), (3, 3), (5, 5)]))
+    groups = draw(st.sampled_from([1, 2])) if (kh, kw) == (3, 3) else 1
+    n, c, o = draw(st.integers(1, 2)), groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        padding, (ph, pw) = "same", (dh * (kh // 2), dw * (kw // 2))
+    else:
+        ph, pw = dh * draw(st.integers(0, 2)), dw * draw(st.integers(0, 2))
+        padding = (ph, pw)
+    h = dh * draw(st.integers(max(1, -(-(dh * (kh - 1) + 1 - 2 * ph) // dh)), 5))
+    w = dw * draw(st.integers(max(1, -(-(dw * (kw - 1) + 1 - 2 * pw) // dw)), 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((o, c // groups, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32) if draw(st.booleans()) else None
+    return x, wt, b, padding, groups, (dh, dw)
+
+
+@pytest.fixture
+def phase_calls(monkeypatch):
+    """Count the inputs split into phases."""
+    count = [0]
+    real = wg.to_phases
+
+    def spy(*args):
+        count[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(wg, "to_phases", spy)
+    return count
+
+
+@shared_fixtures
+@given(case=dilated_case())
+def test_dilated_conv2d_on_the_phases_matches_torch(any_channels, tile, calls, phase_calls, case):
+    x, w, b, padding, groups, dilation = case
+    before, split = calls[0], phase_calls[0]
+    _check(x, w, b, padding, groups, dilation, **TOL32)
+    _check(x[0], w, b, padding, groups, dilation, **TOL32)  # unbatched
+    assert calls[0] == before + 2 and phase_calls[0] >= split + 4  # x, then g, for each
+
+
+def test_gradcheck_dilated_float64(any_channels, tile, calls, phase_calls):
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal((2, 2, 4, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
+    check_gradcheck(lambda x, w, b: conv2d(x, w, b, padding=2, dilation=2), [x, w, b])
+    assert calls[0] > 0 and phase_calls[0] > 0
+
+
+def test_dilated_layer_float32_matches_torch(calls, phase_calls):
+    """The benchmark's dilated layer (64 channels, 3x3, dilation 2, padding 2 at 16x16; batch 8) with the
+    default thresholds: 4 phases of 8x8 as a batch of 32 on F(2x2). x is scaled down so that the weight
+    gradient's sums of 2048 products stay near 1, within float32's absolute tolerance."""
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((8, 64, 16, 16)) / 8).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    _check(x, w, rng.standard_normal(64).astype(np.float32), 2, 1, 2, **TOL32)
+    assert calls[0] == 1 and phase_calls[0] == 2
