@@ -27,7 +27,9 @@ T = N*ceil(oh/2)*ceil(ow/2) tiles (F(2x2); F(4x4): 36 positions, tiles of 4x4), 
 
 A dilated layer whose padding and size are multiples of the dilation runs on Winograd too, as
 d*d undilated convolutions of the input's phases (``winograd.phases``): T counts the tiles of
-N*d*d planes of oh/d x ow/d. For those layers the im2col products are timed too (``im2col_floor``):
+N*d*d planes of oh/d x ow/d; and a strided layer with a large kernel (AlexNet's 11x11 stride 4) as
+a stride-1 convolution of its input's s*s phases stacked as channels (``winograd.strided``: C*s*s
+channels, kernels of ceil(k/s) taps). For those layers the im2col products are timed too (``im2col_floor``):
 what the best im2col convolution could reach at all, i.e. the convolution's own multiply-adds at
 numpy's GEMM speed (issue 7's "conv GEMMs at numpy's BLAS speed"); ``fwdbwd_ratio_im2col_floor``
 is forward+backward against it (the floor itself on the im2col path). Reported: times (median of ``--repeats`` after a warm-up), the ratios
@@ -68,6 +70,7 @@ import minidl as md  # noqa: E402
 from minidl import nn  # noqa: E402
 from minidl.backend import winograd  # noqa: E402
 from minidl.backend.im2col import conv_output_size  # noqa: E402
+from minidl.ops.conv import _winograd_route  # noqa: E402  (the path each layer takes)
 
 
 @dataclass(frozen=True)
@@ -181,20 +184,25 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         np.matmul(g3, cols.transpose(0, 2, 1))
         np.matmul(w3.transpose(0, 2, 1), g3)
 
-    # a dilated layer whose padding and size are multiples of the dilation runs as d*d undilated ones
+    # the route the layer takes: im2col, or Winograd on the layer itself, on a dilated layer's phases as
+    # more samples, or on a strided layer's phases as more channels
     pads = ((case.padding, case.padding),) * 2
-    phases = winograd.phases((case.stride,) * 2, pads, (case.dilation,) * 2, (case.size, case.size))
-    d = case.dilation if phases else 1
-    tile = winograd.plan(x, (case.o, case.c // case.groups, case.k, case.k), (case.stride,) * 2,
-                         (1, 1) if phases else (case.dilation,) * 2, case.groups, (oh // d, oh // d),
-                         batch=batch * d * d)  # fmt: skip
-    path = (f"winograd F{tile}" + (f" ({d * d} phases)" if phases else "")) if tile else "im2col"
+    route = _winograd_route(x, (case.o, case.c // case.groups, case.k, case.k), (case.stride,) * 2, pads,
+                            (case.dilation,) * 2, case.groups, (oh, oh))  # fmt: skip
+    tile = route.tile if route else 0
+    d = route.phases[0] if route and route.phases else 1
+    s = route.space[0] if route and route.space else 1
+    k = -(-case.k // s)
+    path = "im2col"
+    if route:
+        phase_note = f" ({d * d} phases)" if d > 1 else f" ({s * s} phase channels)" if s > 1 else ""
+        path = f"winograd F{tile}{phase_note}"
     floor_fwd, floor_fwdbwd = im2col_fwd, im2col_fwdbwd
     gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
     if tile:
         tiles, blocks = winograd.tiles_for(oh // d, oh // d, tile), (tile + 2) ** 2
         t = batch * d * d * tiles[0] * tiles[1]
-        kc = case.c * np.prod(winograd.kernel_blocks(case.k, case.k))  # the GEMMs' inner dimension, B*C
+        kc = case.c * s * s * np.prod(winograd.kernel_blocks(k, k))  # the GEMMs' inner dimension, B*C
         u = rng.standard_normal((blocks, case.o, kc // case.groups)).astype(np.float32)
         v = winograd.stack(blocks, kc, t, np.float32)
         v[...] = rng.standard_normal(v.shape)
@@ -252,7 +260,8 @@ def format_markdown(result: dict[str, Any]) -> str:
         "'im2col floor' (Winograd layers): the im2col GEMMs of the same layer, the convolution's own "
         "multiply-adds at numpy's GEMM speed ('=': the floor itself); 'minidl/im2col floor' is fwd+bwd against it. "
         "A dilated layer whose padding and size are multiples of the dilation runs as d*d undilated ones on "
-        "the input's phases (batch x d*d planes of H/d x W/d). Ratios > 1: minidl is slower.",
+        "the input's phases (batch x d*d planes of H/d x W/d), AlexNet's 11x11 stride-4 layer as a 3x3 stride-1 "
+        "one on its input's 16 phases stacked as channels (48). Ratios > 1: minidl is slower.",
         "",
         "| layer | path | batch | fwd ms minidl | torch | floor | minidl/torch | minidl/floor "
         "| fwd+bwd ms minidl | torch | floor | im2col floor | minidl/torch | minidl/floor | minidl/im2col floor "

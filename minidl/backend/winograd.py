@@ -6,7 +6,8 @@ four tile transforms for float numpy arrays when the numba path is on. Used by
 cut into 3x3 blocks (:func:`forward`; 5x5 and 7x7 gain 1.56x and 1.36x); grouped 3x3 convolutions with
 at least 16 channels per group too, the groups' GEMMs batched beside the positions'; and dilated
 stride-1 layers whose padding and size are multiples of the dilation, as d*d undilated convolutions
-of the input's phases stacked along the batch (:func:`phases`).
+of the input's phases stacked along the batch (:func:`phases`); strided layers with large kernels
+(AlexNet's 11x11 stride 4) as stride-1 ones of the input's phases stacked as channels (:func:`strided`).
 
 Switching it, e.g. to compare with im2col (``MINIDL_WINOGRAD=0`` starts with it off)::
 
@@ -68,6 +69,7 @@ from minidl.backend.im2col import overlap
 __all__ = [
     "applies",
     "backward",
+    "depth_to_space",
     "forward",
     "from_phases",
     "grouped",
@@ -79,7 +81,11 @@ __all__ = [
     "overlap",
     "phases",
     "plan",
+    "space_to_depth",
     "stack",
+    "strided",
+    "strided_weight_grad",
+    "strided_weights",
     "tiles_for",
     "to_phases",
     "use_winograd",
@@ -173,7 +179,7 @@ def winograd_enabled() -> bool:
 
 
 def plan(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int],
-         groups: int, out_size: tuple[int, int], batch: int | None = None) -> int:  # fmt: skip
+         groups: int, out_size: tuple[int, int]) -> int:  # fmt: skip
     """The output tile side conv2d of ``x`` (N, C, H, W) with this geometry, giving ``out_size`` (oh, ow),
     takes on the Winograd path: 2 (F(2x2, 3x3)), 4 (F(4x4, 3x3)), or 0 (im2col).
 
@@ -185,13 +191,11 @@ def plan(x: Any, weight_shape: tuple[int, ...], stride: tuple[int, int], dilatio
     kernels and larger ones that gain from blocks (5x5 on F(2x2): 64 multiplications per tile where
     im2col does 100), never 1x1, 2x2 or 4x4 kernels (no gain). F(4x4) where it saves more than F(2x2)
     and the layer is large (:data:`F4_MIN_OUTPUTS` outputs per filter and channel: a training batch), up
-    to :func:`use_winograd`'s ``max_tile``. ``batch``: the number of planes when it is not x's (a dilated
-    convolution's phases, :func:`phases`).
+    to :func:`use_winograd`'s ``max_tile``.
     """
     if not (stride == (1, 1) and dilation == (1, 1)):
         return 0
     n, c = x.shape[:2]
-    n = n if batch is None else batch
     kh, kw = weight_shape[2:]
     if groups > 1 and max(kh, kw) > 3:  # groups: kernels of one 3x3 block only
         return 0
@@ -239,13 +243,10 @@ def phases(stride: tuple[int, int], padding: Any, dilation: tuple[int, int],
 
 def to_phases(x: np.ndarray, dh: int, dw: int) -> np.ndarray:
     """x (N, C, H, W) -> (dh*dw*N, C, H/dh, W/dw): phase (r, s) = x[:, :, r::dh, s::dw] at samples
-    (r*dw + s)*N + n (:func:`phases`). One strided copy per phase: 2.7-3.3 ms for 8 MB here, as fast as
-    the numba loops tried (2.3-2.7 ms; 6-7 ms gathering whole planes)."""
+    (r*dw + s)*N + n (:func:`phases`)."""
     n, c, h, w = x.shape
     out = np.empty((dh, dw, n, c, h // dh, w // dw), dtype=x.dtype)
-    for r in range(dh):
-        for s in range(dw):
-            out[r, s] = x[:, :, r::dh, s::dw]
+    _split(x, dh, dw, out)
     return out.reshape(dh * dw * n, c, h // dh, w // dw)
 
 
@@ -254,11 +255,92 @@ def from_phases(y: np.ndarray, dh: int, dw: int) -> np.ndarray:
     b, c, h, w = y.shape
     n = b // (dh * dw)
     out = np.empty((n, c, dh * h, dw * w), dtype=y.dtype)
-    y6 = y.reshape(dh, dw, n, c, h, w)
+    _merge(y.reshape(dh, dw, n, c, h, w), dh, dw, out)
+    return out
+
+
+def _split(x: np.ndarray, dh: int, dw: int, out: np.ndarray) -> None:
+    """out[r, s] = x[:, :, r::dh, s::dw] for every phase (r, s); ``out`` (dh, dw, N, C, H/dh, W/dw), a view
+    of any layout. One strided copy per phase: 2.7-3.3 ms for 8 MB here, as fast as the numba loops
+    tried (2.3-2.7 ms; 6-7 ms gathering whole planes)."""
     for r in range(dh):
         for s in range(dw):
-            out[:, :, r::dh, s::dw] = y6[r, s]
-    return out
+            out[r, s] = x[:, :, r::dh, s::dw]
+
+
+def _merge(y: np.ndarray, dh: int, dw: int, out: np.ndarray) -> None:
+    """The inverse of :func:`_split`: out[:, :, r::dh, s::dw] = y[r, s]."""
+    for r in range(dh):
+        for s in range(dw):
+            out[:, :, r::dh, s::dw] = y[r, s]
+
+
+def strided(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+            groups: int) -> tuple[int, int] | None:  # fmt: skip
+    """(sh, sw) when a strided convolution pays as a stride-1 one of its input's phases stacked as channels
+    ("space to depth"), else None.
+
+    With stride s, output i reads padded input rows s*i + a (taps a = s*b + r): row s*(i + b) + r, i.e.
+    row i + b of phase r. So the convolution is a stride-1 one, unpadded, of the C*sh*sw phase planes
+    (:func:`space_to_depth`) with kernels of ceil(k/s) taps (:func:`strided_weights`; the taps past k
+    are 0). Taken when that kernel is at most 3x3 (one Winograd block) and F(4x4)'s 2.25 products per
+    output and phase channel come to at most 0.4x im2col's kh*kw per input channel: AlexNet's 11x11
+    stride-4 first layer (48 channels of 3x3: 0.30x), 5x5 stride 2 (0.36x); never a 3x3 stride-2 one.
+    """
+    if stride == (1, 1) or dilation != (1, 1) or groups != 1:
+        return None
+    (kh, kw), (sh, sw) = kernel, stride
+    if max(-(-kh // sh), -(-kw // sw)) > 3 or 2.25 * sh * sw > 0.4 * kh * kw:
+        return None
+    return sh, sw
+
+
+def space_to_depth(x: np.ndarray, top: int, left: int, out_size: tuple[int, int], kernel: tuple[int, int],
+                   stride: tuple[int, int]) -> np.ndarray:  # fmt: skip
+    """x (N, C, H, W) -> (N, C*sh*sw, oh + kh' - 1, ow + kw' - 1): the phases of x padded by ``top`` and
+    ``left`` (zeros past its end), channel c*sh*sw + r*sw + s = phase (r, s) of channel c (:func:`strided`;
+    kh' = ceil(kh/sh))."""
+    n, c, h, w = x.shape
+    (sh, sw), rows, cols = stride, *(o + -(-k // s) - 1 for o, k, s in zip(out_size, kernel, stride))
+    xs = np.zeros((n, c, rows * sh, cols * sw), dtype=x.dtype)
+    keep_h, keep_w = min(h, rows * sh - top), min(w, cols * sw - left)
+    xs[:, :, top:top + keep_h, left:left + keep_w] = x[:, :, :keep_h, :keep_w]
+    out = np.empty((n, c, sh, sw, rows, cols), dtype=x.dtype)
+    _split(xs, sh, sw, out.transpose(2, 3, 0, 1, 4, 5))
+    return out.reshape(n, c * sh * sw, rows, cols)
+
+
+def depth_to_space(g: np.ndarray, top: int, left: int, x_shape: tuple[int, ...],
+                   stride: tuple[int, int]) -> np.ndarray:  # fmt: skip
+    """The adjoint of :func:`space_to_depth`: the gradient (N, C*sh*sw, rows, cols) of its result -> that of x."""
+    n, c, h, w = x_shape
+    (sh, sw), (rows, cols) = stride, g.shape[2:]
+    gs = np.empty((n, c, rows * sh, cols * sw), dtype=g.dtype)
+    _merge(g.reshape(n, c, sh, sw, rows, cols).transpose(2, 3, 0, 1, 4, 5), sh, sw, gs)
+    gx = np.zeros(x_shape, dtype=g.dtype)
+    keep_h, keep_w = min(h, rows * sh - top), min(w, cols * sw - left)
+    gx[:, :, :keep_h, :keep_w] = gs[:, :, top:top + keep_h, left:left + keep_w]
+    return gx
+
+
+def strided_weights(w: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
+    """w (O, C, kh, kw) -> (O, C*sh*sw, kh', kw'): tap (b, e) of phase channel (c, r, s) is w[:, c, sh*b + r,
+    sw*e + s], 0 past the kernel (:func:`strided`)."""
+    o, c, kh, kw = w.shape
+    sh, sw = stride
+    bh, bw = -(-kh // sh), -(-kw // sw)
+    wpad = np.zeros((o, c, bh * sh, bw * sw), dtype=w.dtype)
+    wpad[:, :, :kh, :kw] = w
+    phased = wpad.reshape(o, c, bh, sh, bw, sw).transpose(0, 1, 3, 5, 2, 4)  # (O, C, sh, sw, kh', kw')
+    return np.ascontiguousarray(phased).reshape(o, c * sh * sw, bh, bw)
+
+
+def strided_weight_grad(gw: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """The adjoint of :func:`strided_weights`: (O, C*sh*sw, kh', kw') -> (O, C, kh, kw)."""
+    o, cs, bh, bw = gw.shape
+    sh, sw = stride
+    full = gw.reshape(o, cs // (sh * sw), sh, sw, bh, bw).transpose(0, 1, 4, 2, 5, 3)
+    return np.ascontiguousarray(full.reshape(o, cs // (sh * sw), bh * sh, bw * sw)[:, :, :kernel[0], :kernel[1]])
 
 
 def tiles_for(out_h: int, out_w: int, m: int = 2) -> tuple[int, int]:

@@ -31,6 +31,10 @@ A dilated stride-1 convolution whose padding and input size are multiples of the
 "same" dilated layers of segmentation nets, on even maps) is d*d undilated ones on the input's
 phases x[:, :, r::d, s::d]: those go through Winograd as a batch of N*d*d (``winograd.phases``;
 the benchmark's 3x3 dilation-2 layer at 16x16 0.72x im2col's time, 256 channels at 32x32 0.39x).
+A strided convolution with a large kernel (AlexNet's 11x11 stride 4, 5x5 stride 2) is a stride-1 one
+of its input's phases stacked as channels, with kernels of ceil(k/s) taps (``winograd.strided``:
+AlexNet's first layer as 48 channels of 3x3, fwd+bwd 0.52-0.66x im2col's time). ``_winograd_route``
+picks the route.
 ``MINIDL_WINOGRAD=0`` or ``minidl.backend.winograd.use_winograd(False)`` keep every convolution on im2col.
 
 Taps at the kernel's edges that read only padding (every window puts them outside the input)
@@ -50,7 +54,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -176,6 +180,48 @@ def _reads_input(windows: tuple[int, int, slice]) -> bool:
     return hi > lo
 
 
+class _Route(NamedTuple):
+    """How a convolution runs on Winograd (:func:`_winograd_route`)."""
+
+    tile: int  # m of F(m x m, 3x3)
+    padding: Pads  # of the stride-1 convolution Winograd computes
+    phases: tuple[int, int] | None  # dilated: (dh, dw) phases stacked as samples (winograd.phases)
+    space: tuple[int, int] | None  # strided: (sh, sw) phases stacked as channels (winograd.strided)
+
+
+def _winograd_route(x: Any, w_shape: tuple[int, ...], stride: tuple[int, int], padding: Pads,
+                    dilation: tuple[int, int], groups: int, out: tuple[int, int]) -> _Route | None:  # fmt: skip
+    """The Winograd route of this convolution, or None for im2col: stride 1 and dilation 1 as it is; a dilated
+    one with padding and size multiples of the dilation as dh*dw undilated ones of its input's phases; a
+    strided one with a large kernel (AlexNet's 11x11 stride 4) as a stride-1 one of its phases' channels.
+    Only where :func:`winograd.plan` takes the stride-1 convolution and its buffers ((m+2)^2*(B*C + O)
+    values per m x m output tile, B 3x3 blocks) fit the memory limit."""
+    if type(x) is not np.ndarray:
+        return None
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w_shape
+    phases = winograd.phases(stride, padding, dilation, (h, wd))
+    space = None if phases else winograd.strided((kh, kw), stride, dilation, groups)
+    if phases:
+        (dh, dw), pads = phases, tuple((a // d, z // d) for (a, z), d in zip(padding, phases))
+        n, out = n * dh * dw, (out[0] // dh, out[1] // dw)
+    elif space:
+        (sh, sw), pads = space, ((0, 0), (0, 0))
+        c, kh, kw = c * sh * sw, -(-kh // sh), -(-kw // sw)
+    elif stride == (1, 1) and dilation == (1, 1):
+        pads = padding
+    else:
+        return None
+    probe = np.empty((n, c, 0, 0), dtype=x.dtype)  # plan reads the batch, the channels and the dtype
+    tile = winograd.plan(probe, (o, c // groups, kh, kw), (1, 1), (1, 1), groups, out)
+    if not tile:
+        return None
+    (bh, bw), (th, tw) = winograd.kernel_blocks(kh, kw), winograd.tiles_for(*out, tile)
+    if (tile + 2) ** 2 * (bh * bw * c + o) * n * th * tw * x.itemsize > _MEMORY_LIMIT[0]:
+        return None
+    return _Route(tile, pads, phases, space)
+
+
 class Convolution(Function):
     """y = conv2d(x, w) + b (see the module docstring for the shapes and formulas).
 
@@ -226,26 +272,22 @@ class Convolution(Function):
         # Winograd's transformed input and GEMM result (forward), or their gradients (backward), together hold
         # (m+2)^2*(B*C + O) values per m x m tile (B: 3x3 blocks of the kernel): within the column memory
         # limit, else im2col (which can chunk)
-        # a dilated layer with padding and size multiples of the dilation: dh*dw undilated ones on the phases
-        ctx.phases = winograd.phases(stride, padding, dilation, (h, wd)) if type(x) is np.ndarray else None
-        wpad, wn, wout = padding, n, (oh, ow)
-        if ctx.phases:
-            dh, dw = ctx.phases
-            wpad = tuple((a // d, z // d) for (a, z), d in zip(padding, ctx.phases))
-            wn, wout = n * dh * dw, (oh // dh, ow // dw)
-        tile = winograd.plan(x, w.shape, stride if ctx.phases is None else (1, 1),
-                             dilation if ctx.phases is None else (1, 1), groups, wout, batch=wn)  # fmt: skip
-        if tile:
-            nb, (th, tw) = winograd.kernel_blocks(kh, kw), winograd.tiles_for(*wout, tile)
-            tile *= (tile + 2) ** 2 * (nb[0] * nb[1] * c + o) * wn * th * tw * x.itemsize <= _MEMORY_LIMIT[0]
-        ctx.winograd = bool(tile)
+        ctx.route = _winograd_route(x, w.shape, stride, padding, dilation, groups, (oh, ow))
+        ctx.winograd = ctx.route is not None
         if ctx.winograd:  # 3x3, stride 1: 2.25-4x fewer multiplications (minidl/backend/winograd.py)
-            xw = winograd.to_phases(x, *ctx.phases) if ctx.phases else x
-            out, saved = winograd.forward(xw, w, b, wpad, (need_w, need_x), tile, groups)
-            if ctx.phases:
-                out = winograd.from_phases(out, *ctx.phases)
+            route = ctx.route
+            xw, ww = x, w
+            if route.phases:  # dilated: the phases as more samples
+                xw = winograd.to_phases(x, *route.phases)
+            if route.space:  # strided: the phases as more channels, unpadded, smaller kernels
+                xw = winograd.space_to_depth(x, padding[0][0], padding[1][0], (oh, ow), (kh, kw), stride)
+                ww = winograd.strided_weights(w, stride)
+            out, saved = winograd.forward(xw, ww, b, route.padding, (need_w, need_x), route.tile, groups)
+            if route.phases:
+                out = winograd.from_phases(out, *route.phases)
             ctx.save_for_backward(*saved[:2])
             ctx.winograd_geometry = saved[2:]
+            ctx.kernel_and_pads = ((kh, kw), (padding[0][0], padding[1][0]), stride)
             return out[0] if ctx.unbatched else out
 
         w3 = w.reshape(groups, o // groups, k)  # (G, O/G, K)
@@ -281,10 +323,15 @@ class Convolution(Function):
         if ctx.unbatched:
             g = g[None]
         if ctx.winograd:
-            gw_in = winograd.to_phases(g, *ctx.phases) if ctx.phases else g
+            route = ctx.route
+            gw_in = winograd.to_phases(g, *route.phases) if route.phases else g
             gx, gw = winograd.backward(gw_in, (*ctx.saved_tensors, *ctx.winograd_geometry))
-            if ctx.phases and gx is not None:
-                gx = winograd.from_phases(gx, *ctx.phases)
+            if route.phases and gx is not None:
+                gx = winograd.from_phases(gx, *route.phases)
+            if route.space:
+                kernel, (top, left), stride = ctx.kernel_and_pads
+                gx = None if gx is None else winograd.depth_to_space(gx, top, left, ctx.x_shape, stride)
+                gw = None if gw is None else winograd.strided_weight_grad(gw, kernel, stride)
             gb = _bias_grad(g) if need_b else None
             return (gx[0] if ctx.unbatched and gx is not None else gx), gw, gb
         n, c, h, wd = ctx.x_shape

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import minidl as md
 from minidl.backend import winograd as wg
-from minidl.ops.conv import conv2d, get_im2col_memory_limit, set_im2col_memory_limit
+from minidl.ops.conv import _live_taps, conv2d, get_im2col_memory_limit, set_im2col_memory_limit
 from tests.helpers import check_gradcheck, check_op, numba_path
 
 TOL32 = dict(rtol=1e-4, atol=1e-4)
@@ -535,18 +535,23 @@ def dilated_case(draw):
     return x, wt, b, padding, groups, (dh, dw)
 
 
-@pytest.fixture
-def phase_calls(monkeypatch):
-    """Count the inputs split into phases."""
+def _count_calls(monkeypatch, name):
+    """[number of calls] of ``wg.<name>`` from now on."""
     count = [0]
-    real = wg.to_phases
+    real = getattr(wg, name)
 
     def spy(*args):
         count[0] += 1
         return real(*args)
 
-    monkeypatch.setattr(wg, "to_phases", spy)
+    monkeypatch.setattr(wg, name, spy)
     return count
+
+
+@pytest.fixture
+def phase_calls(monkeypatch):
+    """Count the inputs (and output gradients) split into phases."""
+    return _count_calls(monkeypatch, "to_phases")
 
 
 @shared_fixtures
@@ -559,13 +564,6 @@ def test_dilated_conv2d_on_the_phases_matches_torch(any_channels, tile, calls, p
     assert calls[0] == before + 2 and phase_calls[0] >= split + 4  # x, then g, for each
 
 
-def test_gradcheck_dilated_float64(any_channels, tile, calls, phase_calls):
-    rng = np.random.default_rng(8)
-    x, w, b = rng.standard_normal((2, 2, 4, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
-    check_gradcheck(lambda x, w, b: conv2d(x, w, b, padding=2, dilation=2), [x, w, b])
-    assert calls[0] > 0 and phase_calls[0] > 0
-
-
 def test_dilated_layer_float32_matches_torch(calls, phase_calls):
     """The benchmark's dilated layer (64 channels, 3x3, dilation 2, padding 2 at 16x16; batch 8) with the
     default thresholds: 4 phases of 8x8 as a batch of 32 on F(2x2). x is scaled down so that the weight
@@ -575,3 +573,103 @@ def test_dilated_layer_float32_matches_torch(calls, phase_calls):
     w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
     _check(x, w, rng.standard_normal(64).astype(np.float32), 2, 1, 2, **TOL32)
     assert calls[0] == 1 and phase_calls[0] == 2
+
+
+# ---------------------------------------------------------------------------- strided layers, phases as channels
+@pytest.mark.parametrize(
+    "kernel, stride, dilation, groups, want",
+    [
+        ((11, 11), (4, 4), (1, 1), 1, (4, 4)),  # AlexNet's first layer: 48 channels of 3x3
+        ((5, 5), (2, 2), (1, 1), 1, (2, 2)),
+        ((6, 6), (2, 2), (1, 1), 1, (2, 2)),
+        ((5, 3), (2, 1), (1, 1), 1, (2, 1)),
+        ((3, 3), (2, 2), (1, 1), 1, None),  # 2x2 kernels of 4x the channels: no fewer products
+        ((7, 7), (2, 2), (1, 1), 1, None),  # ResNet's stem: 4x4 kernels, more than one block
+        ((4, 4), (2, 2), (1, 1), 1, None),  # DCGAN's
+        ((8, 8), (4, 4), (1, 1), 1, None),  # DQN's first layer
+        ((5, 5), (1, 1), (1, 1), 1, None),  # not strided
+        ((11, 11), (4, 4), (2, 2), 1, None),  # dilated
+        ((11, 11), (4, 4), (1, 1), 2, None),  # grouped
+    ],
+)
+def test_strided_layers_that_take_the_phase_channels(kernel, stride, dilation, groups, want):
+    assert wg.strided(kernel, stride, dilation, groups) == want
+
+
+@pytest.mark.parametrize("kernel, stride, padding, size", [((11, 11), (4, 4), (2, 2), (30, 27)),
+                                                            ((5, 3), (2, 1), (1, 0), (7, 6)),
+                                                            ((6, 6), (2, 2), (3, 1), (10, 11)),
+                                                            ((9, 9), (3, 3), (0, 4), (9, 10))])  # fmt: skip
+def test_space_to_depth_is_the_strided_convolution_and_its_adjoints(kernel, stride, padding, size):
+    rng = np.random.default_rng(10)
+    x, w = rng.standard_normal((2, 3, *size)), rng.standard_normal((4, 3, *kernel))
+    want = F.conv2d(torch.tensor(x), torch.tensor(w), stride=stride, padding=padding).numpy()
+    xs = wg.space_to_depth(x, padding[0], padding[1], want.shape[2:], kernel, stride)
+    ws = wg.strided_weights(w, stride)
+    assert xs.shape[1] == ws.shape[1] == 3 * stride[0] * stride[1]
+    np.testing.assert_allclose(F.conv2d(torch.tensor(xs), torch.tensor(ws)).numpy(), want, rtol=1e-10, atol=1e-10)
+    a, b = rng.standard_normal(xs.shape), rng.standard_normal(ws.shape)  # <Ax, a> = <x, A^T a>
+    gx = wg.depth_to_space(a, padding[0], padding[1], x.shape, stride)
+    np.testing.assert_allclose((xs * a).sum(), (x * gx).sum())
+    np.testing.assert_allclose((ws * b).sum(), (w * wg.strided_weight_grad(b, kernel, stride)).sum())
+
+
+@st.composite
+def strided_case(draw):
+    """(x, w, b, stride, padding) of a strided layer that takes the phase channels."""
+    (kh, kw), (sh, sw) = draw(st.sampled_from([((11, 11), (4, 4)), ((5, 5), (2, 2)), ((6, 5), (2, 2)),
+                                               ((5, 3), (2, 1)), ((9, 9), (3, 3))]))  # fmt: skip
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    h, w = draw(st.integers(max(1, kh - 2 * ph), kh + 3 * sh)), draw(st.integers(max(1, kw - 2 * pw), kw + 3 * sw))
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((o, c, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32) if draw(st.booleans()) else None
+    return x, wt, b, (sh, sw), (ph, pw)
+
+
+@pytest.fixture
+def space_calls(monkeypatch):
+    """Count the inputs stacked as phase channels."""
+    return _count_calls(monkeypatch, "space_to_depth")
+
+
+def _check_strided(x, w, b, stride, padding, **kw):
+    args, conv = ([x, w] if b is None else [x, w, b]), dict(stride=stride, padding=padding)
+    check_op(lambda *a: conv2d(*a, **conv), args, torch_fn=lambda *a: F.conv2d(*a, **conv), **kw)
+
+
+@shared_fixtures
+@given(case=strided_case())
+def test_strided_conv2d_on_the_phase_channels_matches_torch(any_channels, tile, calls, space_calls, case):
+    x, w, b, stride, padding = case
+    before, stacked = calls[0], space_calls[0]
+    _check_strided(x, w, b, stride, padding, **TOL32)
+    _check_strided(x[0], w, b, stride, padding, **TOL32)  # unbatched
+    pads = ((padding[0], padding[0]), (padding[1], padding[1]))
+    if _live_taps(w.shape[2:], x.shape[2:], stride, pads, (1, 1)) is None:  # else a smaller kernel may not pay
+        assert calls[0] == before + 2 and space_calls[0] == stacked + 2
+
+
+@pytest.mark.parametrize("split, x_shape, w_shape, conv", [
+    ("to_phases", (2, 2, 4, 6), (3, 2, 3, 3), dict(padding=2, dilation=2)),  # dilated: phases as samples
+    ("space_to_depth", (2, 2, 7, 8), (3, 2, 5, 5), dict(stride=2, padding=1)),  # strided: as channels
+])  # fmt: skip
+def test_gradcheck_phase_routes_float64(any_channels, tile, calls, monkeypatch, split, x_shape, w_shape, conv):
+    splits = _count_calls(monkeypatch, split)
+    rng = np.random.default_rng(8)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    check_gradcheck(lambda x, w, b: conv2d(x, w, b, **conv), [x, w, b])
+    assert calls[0] > 0 and splits[0] > 0
+
+
+def test_alexnet_first_layer_float32_matches_torch(calls, space_calls):
+    """AlexNet's first layer (3 -> 64, 11x11, stride 4, padding 2) on two 224x224 images with the default
+    thresholds: F(4x4) on 48 phase channels. x is scaled down so that the weight gradient's sums of 6050
+    products stay near 1, within float32's absolute tolerance."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((2, 3, 224, 224)) / 8).astype(np.float32)
+    w = (rng.standard_normal((64, 3, 11, 11)) / 18).astype(np.float32)
+    _check_strided(x, w, rng.standard_normal(64).astype(np.float32), 4, 2, **TOL32)
+    assert calls.tiles == {4} and space_calls[0] == 1
