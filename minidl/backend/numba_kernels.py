@@ -578,6 +578,17 @@ def _max_pool_fwd(x, best, code, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no 
                         _max_tap(row, start, us, b[lo:hi], cd[lo:hi], k)
 
 
+@njit(cache=True, inline="always")
+def _max3(a, b, c, ka, kb, kc):  # pragma: no cover - compiled
+    # (maximum, its code) of a, b, c in torch's scan order, codes ka, kb, kc: c is compared with both a and b
+    # and the result picked with & and |, every select one level deep (see :func:`_max4`)
+    t1 = _beats(b, a)
+    t2 = (t1 & _beats(c, b)) | (~t1 & _beats(c, a))
+    m = b if t1 else a
+    km = kb if t1 else ka
+    return (c if t2 else m), (kc if t2 else km)
+
+
 @njit(cache=True)
 def _max_pool_fwd_3x3s2p1(x, best, code):  # pragma: no cover - compiled
     # MaxPool2d(3, 2, 1) on even planes (H = 2*oh, W = 2*ow; ResNet's stem), in torch's scan order, as two
@@ -586,42 +597,35 @@ def _max_pool_fwd_3x3s2p1(x, best, code):  # pragma: no cover - compiled
     # 2t + 1: one long stride-2 loop (the row kernel's loops over 8 windows ran scalar). Then down: window
     # (y, x) takes rows 2y - 1 (i = 0, none at y = 0), 2y, 2y + 1 of those row maxima. The first maximum in
     # (i, j) order wins, as torch's scan: each row keeps its first maximum, then a later row must be
-    # greater (> ; NaN: the last one wins in both passes)
+    # greater (> ; NaN: the last one wins in both passes); each window of three with :func:`_max3`
     n_, c_, h = x.shape[:3]
     oh, ow = best.shape[2], best.shape[3]
     xf, bf, cf = x.reshape(-1), best.reshape(-1), code.reshape(-1)
     total, uow = np.uint64(n_ * c_ * h * ow), np.uint64(ow)
     hb = np.empty(total, dtype=x.dtype)
     hj = np.empty(total, dtype=code.dtype)
-    one, two = code.dtype.type(1), code.dtype.type(2)
+    ct = code.dtype.type
+    zero, one, two, three, six = ct(0), ct(1), ct(2), ct(3), ct(6)
     u1, u2 = np.uint64(1), np.uint64(2)
-    for t in range(total):  # across the rows: each window's first maximum over j, and its j
-        inner = t % uow != 0
-        b = xf[u2 * t - (u1 if inner else np.uint64(0))]  # j = 0 where it exists, else j = 1's cell
-        j = code.dtype.type(0) if inner else one
-        v = xf[u2 * t]
-        take = (v > b) | (v != v)
-        b, j = (v, one) if take else (b, j)
-        v = xf[u2 * t + u1]
-        take = (v > b) | (v != v)
-        hb[t] = v if take else b
-        hj[t] = two if take else j
+    # across the rows: each window's first maximum over j, and its j. One loop as if every window had its j = 0
+    # cell (no index arithmetic per window: a 64-bit t % ow there kept the loop scalar, 4x slower), then the
+    # first window of each row, which has none (its cell 2t - 1 is the row before's), again from j = 1
+    for t in range(u1, total):
+        hb[t], hj[t] = _max3(xf[u2 * t - u1], xf[u2 * t], xf[u2 * t + u1], zero, one, two)
+    for t in range(np.uint64(0), total, uow):
+        b, c = xf[u2 * t], xf[u2 * t + u1]
+        take = _beats(c, b)
+        hb[t] = c if take else b
+        hj[t] = two if take else one
     for q in range(n_ * c_ * oh):  # down: rows 2y - 1 (none at y = 0), 2y, 2y + 1 of plane q // oh's maxima
         inner = q % oh != 0
         r = np.uint64(2 * q) * uow  # the row maxima of input row 2y of that plane
         top = r - (uow if inner else np.uint64(0))
         o = np.uint64(q) * uow
+        first = zero if inner else three
         for x in range(uow):
-            b = hb[top + x]
-            c = (code.dtype.type(0) if inner else code.dtype.type(3)) + hj[top + x]
-            v = hb[r + x]
-            take = (v > b) | (v != v)
-            b = v if take else b
-            c = code.dtype.type(3) + hj[r + x] if take else c
-            v = hb[r + uow + x]
-            take = (v > b) | (v != v)
-            bf[o + x] = v if take else b
-            cf[o + x] = code.dtype.type(6) + hj[r + uow + x] if take else c
+            bf[o + x], cf[o + x] = _max3(hb[top + x], hb[r + x], hb[r + uow + x], ct(first + hj[top + x]),
+                                         ct(three + hj[r + x]), ct(six + hj[r + uow + x]))  # fmt: skip
 
 
 @njit(cache=True, parallel=_PARALLEL)
@@ -697,38 +701,67 @@ def _window_row_2x2(p, y, h, w, oh, ow):  # pragma: no cover - compiled
     return s0, s0 + wu, np.uint64(p * oh + y) * owu, owu
 
 
+@njit(cache=True, inline="always")
+def _beats(v, b):  # pragma: no cover - compiled
+    # torch's max-pool scan step: v takes the window from b where it is larger or NaN
+    return (v > b) | (v != v)
+
+
+@njit(cache=True, inline="always")
+def _max4(v0, v1, v2, v3, u0, u1, u2, u3, zero, one, two, three):  # pragma: no cover - compiled
+    # a 2x2 window's (maximum, tap code) in torch's scan order (v0 v1 / v2 v3), taken as a tree: each pair
+    # keeps its first value unless the second is larger or NaN, then the right pair wins if it is larger or
+    # NaN. Without NaN that is the first maximum (ties keep the left); with NaN the last NaN (the right pair's
+    # if it has one, else the left pair's, which no number beats since comparisons with NaN are false). The
+    # comparisons are on the floats v; the maximum is picked from u: the same floats (for loops LLVM
+    # vectorises), or their bits (integer selects compile to cmov where the loop stays scalar, where a float
+    # select with AVX2 only is a branch that random data mispredicts). Every comparison is between loaded
+    # values (the right pair's winner against the left's is one of four, picked with & and |) and every select
+    # one level deep: with AVX-512, LLVM vectorised the old chained version, but with AVX2 only (Zen 3) it ran
+    # it scalar, each float select, select of booleans or nested select a branch
+    left = _beats(v1, v0)  # the left pair's winner: v1, else v0
+    right = _beats(v3, v2)  # the right pair's: v3, else v2
+    t = (left & ((right & _beats(v3, v1)) | (~right & _beats(v2, v1)))) | (
+        ~left & ((right & _beats(v3, v0)) | (~right & _beats(v2, v0))))
+    bl = u1 if left else u0
+    br = u3 if right else u2
+    kl = one if left else zero
+    kr = three if right else two
+    return (br if t else bl), (kr if t else kl)
+
+
 @njit(cache=True, parallel=_PARALLEL)
-def _max_pool_fwd_2x2s2(x, best, code):  # pragma: no cover - compiled
-    # MaxPool2d(2): 2x2 windows, stride 2, dilation 1, wholly inside the input. The strides are constants here
-    # (the general 2x2 kernel takes them as arguments), so LLVM vectorises the pairs of loads along a row
-    # (interleaved loads): 6-7x faster than the general kernel on the course CNN's first pool. Taken as a
-    # tree, which shortens the dependency chain and gives the scan's answer: each pair keeps its first value
-    # unless the second is larger or NaN, then the right pair wins if it is larger or NaN. Without NaN that is
-    # the first maximum (ties keep the left); with NaN the last NaN (the right pair's if it has one, else the
-    # left pair's, which no number beats since comparisons with NaN are false)
+def _max_pool_fwd_2x2s2(x, xu, best, bu, code):  # pragma: no cover - compiled
+    # MaxPool2d(2): 2x2 windows, stride 2, dilation 1, wholly inside the input (:func:`_max4` on each). The
+    # strides are constants here (the general 2x2 kernel takes them as arguments), so LLVM vectorises the
+    # pairs of loads along a row (interleaved loads): 6-7x faster than the general kernel on the course
+    # CNN's first pool. Rows of fewer than 16 windows are too short for the vector loop: those pick the
+    # maximum's bits (xu, bu: unsigned views of x and best) in a scalar loop without branches. With AVX2 only
+    # (Zen 3), on (128, C, H, W) float32: 32x32 planes 37 -> 1.3 ms, 16x16 8.6 -> 3.5 ms (the vector loop
+    # with its float selects in branches: 8.6), 8x8 4.4 -> 1.4 ms, LeNet's 28x28 6.4 -> 1.9 ms
     n_, c_, h, w = x.shape
     oh, ow = best.shape[2], best.shape[3]
-    xf = x.reshape(-1)
-    bf = best.reshape(-1)
+    xf, uf = x.reshape(-1), xu.reshape(-1)
+    bf, buf = best.reshape(-1), bu.reshape(-1)
     cf = code.reshape(-1)
     zero, one, two, three = cf.dtype.type(0), cf.dtype.type(1), cf.dtype.type(2), cf.dtype.type(3)
     u1, u2 = np.uint64(1), np.uint64(2)  # uint64 throughout: uint64 + int64 would be float64 in numba
     for p in prange(n_ * c_):
         for y in range(oh):
             s0, s1, o, owu = _window_row_2x2(p, y, h, w, oh, ow)
-            for xx in range(owu):
-                a0 = s0 + u2 * xx
-                a1 = s1 + u2 * xx
-                v0, v1, v2, v3 = xf[a0], xf[a0 + u1], xf[a1], xf[a1 + u1]
-                t = (v1 > v0) | (v1 != v1)
-                bl = v1 if t else v0
-                kl = one if t else zero
-                t = (v3 > v2) | (v3 != v3)
-                br = v3 if t else v2
-                kr = three if t else two
-                t = (br > bl) | (br != br)
-                bf[o + xx] = br if t else bl
-                cf[o + xx] = kr if t else kl
+            if ow >= 16:
+                for xx in range(owu):
+                    a0 = s0 + u2 * xx
+                    a1 = s1 + u2 * xx
+                    v0, v1, v2, v3 = xf[a0], xf[a0 + u1], xf[a1], xf[a1 + u1]
+                    bf[o + xx], cf[o + xx] = _max4(v0, v1, v2, v3, v0, v1, v2, v3, zero, one, two, three)
+            else:
+                for xx in range(owu):
+                    a0 = s0 + u2 * xx
+                    a1 = s1 + u2 * xx
+                    v0, v1, v2, v3 = xf[a0], xf[a0 + u1], xf[a1], xf[a1 + u1]
+                    b0, b1, b2, b3 = uf[a0], uf[a0 + u1], uf[a1], uf[a1 + u1]
+                    buf[o + xx], cf[o + xx] = _max4(v0, v1, v2, v3, b0, b1, b2, b3, zero, one, two, three)
 
 
 @njit(cache=True, parallel=_PARALLEL)
@@ -800,6 +833,9 @@ def max_pool2d_fast(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, 
     pool) has a two-pass kernel of its own (across the rows as one stride-2 loop over all planes, then
     down): (32, 64, 16, 16) 1.9 -> 0.6 ms. Wider strides stay on numpy's strided slices: the
     kernel's scalar loop measured 2.2x their time for ``MaxPool2d(3)`` on (128, 32, 32, 32).
+    (Those timings: AVX-512. With AVX2 only (Zen 3), after the 2x2 and stem kernels were written for it:
+    ``MaxPool2d(2)`` 0.04-0.5x numpy's time, the stem pool 0.12x; the general kernel 0.6-1.3x, where
+    float selects in loops LLVM leaves scalar compile to branches.)
     """
     return _pool_2x2_inside(size, kernel_size, stride, padding, dilation, out_size) or stride[1] <= 2
 
@@ -821,7 +857,8 @@ def max_pool2d_forward(
     code = np.empty((n, c, *out_size), dtype=code_dtype)
     x = np.ascontiguousarray(x)
     if _pool_2x2_stride2(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
-        _max_pool_fwd_2x2s2(x, best, code)
+        bits = np.uint32 if x.itemsize == 4 else np.uint64  # the short rows' loop moves the floats' bits
+        _max_pool_fwd_2x2s2(x, x.view(bits), best, best.view(bits), code)
     elif _pool_3x3s2p1_even(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         _max_pool_fwd_3x3s2p1(x, best, code)
     elif _pool_2x2_inside(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
