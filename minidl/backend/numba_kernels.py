@@ -628,6 +628,51 @@ def _max_pool_fwd_3x3s2p1(x, best, code):  # pragma: no cover - compiled
                                          ct(three + hj[r + x]), ct(six + hj[r + uow + x]))  # fmt: skip
 
 
+@njit(cache=True)
+def _max_pool_fwd_3x3s1p1(x, best, code):  # pragma: no cover - compiled
+    # MaxPool2d(3, 1, 1) (GoogLeNet's inception branch) on planes of at least 2x2, in torch's scan order, as
+    # two passes like the stem pool's (:func:`_max_pool_fwd_3x3s2p1`). Across the rows: window t reads cells
+    # t - 1, t, t + 1, as one long loop over all rows of all planes (every window as if inside), then each
+    # row's first window (no j = 0) and last (no j = 2) again. Down: window t takes the row maxima t - W, t,
+    # t + W, one long loop again, then each plane's first row (no i = 0) and last (no i = 2) again. The
+    # general kernel's per-tap row loops (16 windows on 16x16 planes) stay scalar with AVX2 only, their
+    # float selects branches: (128, 64, 16, 16) 62 -> 9 ms on Zen 3
+    n_, c_, h, w = x.shape
+    xf, bf, cf = x.reshape(-1), best.reshape(-1), code.reshape(-1)
+    total, uw, uh = np.uint64(x.size), np.uint64(w), np.uint64(h)
+    hb = np.empty(total, dtype=x.dtype)
+    hj = np.empty(total, dtype=code.dtype)
+    ct = code.dtype.type
+    zero, one, two, three, six = ct(0), ct(1), ct(2), ct(3), ct(6)
+    u1 = np.uint64(1)
+    for t in range(u1, total - u1):  # across: every window as if all three cells were in its row
+        hb[t], hj[t] = _max3(xf[t - u1], xf[t], xf[t + u1], zero, one, two)
+    for r in range(np.uint64(n_ * c_ * h)):  # each row's first window (cells 0, 1) and last (cells w-2, w-1)
+        a = r * uw
+        take = _beats(xf[a + u1], xf[a])
+        hb[a] = xf[a + u1] if take else xf[a]
+        hj[a] = two if take else one
+        z = a + uw - u1
+        take = _beats(xf[z], xf[z - u1])
+        hb[z] = xf[z] if take else xf[z - u1]
+        hj[z] = one if take else zero
+    for t in range(uw, total - uw):  # down: every window as if all three rows were in its plane
+        bf[t], cf[t] = _max3(hb[t - uw], hb[t], hb[t + uw], ct(hj[t - uw]), ct(three + hj[t]), ct(six + hj[t + uw]))
+    plane = uh * uw
+    for q in range(np.uint64(n_ * c_)):  # each plane's first row (rows 0, 1) and last (rows h-2, h-1)
+        a = q * plane
+        z = a + plane - uw
+        for xx in range(uw):
+            t = a + xx
+            take = _beats(hb[t + uw], hb[t])
+            bf[t] = hb[t + uw] if take else hb[t]
+            cf[t] = ct(six + hj[t + uw]) if take else ct(three + hj[t])
+            t = z + xx
+            take = _beats(hb[t], hb[t - uw])
+            bf[t] = hb[t] if take else hb[t - uw]
+            cf[t] = ct(three + hj[t]) if take else ct(hj[t - uw])
+
+
 @njit(cache=True, parallel=_PARALLEL)
 def _max_pool_bwd(g, code, gx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     # windows in reverse scan order: each input cell then receives its gradients in tap order (the reference's);
@@ -811,6 +856,13 @@ def _pool_2x2_stride2(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair
             and _windows_inside(tuple(size), (2, 2), (2, 2), tuple(padding), (1, 1), tuple(out_size)))  # fmt: skip
 
 
+def _pool_3x3s1p1(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                  out_size: Pair) -> bool:  # fmt: skip
+    """``MaxPool2d(3, 1, 1)`` (GoogLeNet's inception branch) on planes of at least 2x2."""
+    return (tuple(kernel_size) == (3, 3) and tuple(stride) == (1, 1) and tuple(padding) == (1, 1)
+            and tuple(dilation) == (1, 1) and min(size) >= 2 and tuple(out_size) == tuple(size))  # fmt: skip
+
+
 def _pool_3x3s2p1_even(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair,
                        out_size: Pair) -> bool:  # fmt: skip
     """``MaxPool2d(3, 2, 1)`` (ResNet's stem) on even planes: H = 2*oh and W = 2*ow."""
@@ -834,8 +886,9 @@ def max_pool2d_fast(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, 
     down): (32, 64, 16, 16) 1.9 -> 0.6 ms. Wider strides stay on numpy's strided slices: the
     kernel's scalar loop measured 2.2x their time for ``MaxPool2d(3)`` on (128, 32, 32, 32).
     (Those timings: AVX-512. With AVX2 only (Zen 3), after the 2x2 and stem kernels were written for it:
-    ``MaxPool2d(2)`` 0.04-0.5x numpy's time, the stem pool 0.12x; the general kernel 0.6-1.3x, where
-    float selects in loops LLVM leaves scalar compile to branches.)
+    ``MaxPool2d(2)`` 0.04-0.5x numpy's time, the stem pool 0.12x, ``MaxPool2d(3, 1, 1)`` (two passes of its
+    own, as the stem pool's) 0.09x; the general kernel 0.6-1.3x, where float selects in loops LLVM leaves
+    scalar compile to branches.)
     """
     return _pool_2x2_inside(size, kernel_size, stride, padding, dilation, out_size) or stride[1] <= 2
 
@@ -859,6 +912,8 @@ def max_pool2d_forward(
     if _pool_2x2_stride2(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         bits = np.uint32 if x.itemsize == 4 else np.uint64  # the short rows' loop moves the floats' bits
         _max_pool_fwd_2x2s2(x, x.view(bits), best, best.view(bits), code)
+    elif _pool_3x3s1p1(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
+        _max_pool_fwd_3x3s1p1(x, best, code)
     elif _pool_3x3s2p1_even(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         _max_pool_fwd_3x3s2p1(x, best, code)
     elif _pool_2x2_inside(x.shape[2:], kernel_size, stride, padding, dilation, out_size):

@@ -328,8 +328,10 @@ def adaptive_avg_pool2d_forward(x: Any, out_size: Pair) -> Any:
         return out
     (rs, re), (cs, ce) = _adaptive_bins(h, oh), _adaptive_bins(w, ow)
     rows = xp.empty((n, c, oh, w), dtype=x.dtype)
-    for i in range(oh):
-        rows[:, :, i] = x[:, :, rs[i] : re[i]].sum(axis=2)
+    for i in range(oh):  # the bin's rows added in order (sum(axis=2) sums pairwise where W = 1)
+        rows[:, :, i] = x[:, :, rs[i]]
+        for r in range(rs[i] + 1, re[i]):
+            rows[:, :, i] += x[:, :, r]
     out = xp.empty((n, c, oh, ow), dtype=x.dtype)
     for j in range(ow):
         out[..., j] = rows[..., cs[j] : ce[j]].sum(axis=-1)

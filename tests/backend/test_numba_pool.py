@@ -467,3 +467,50 @@ def test_max_pool_3x3_stride2_kernel_only_on_even_planes():
     assert not nk._pool_3x3s2p1_even((15, 16), *geo, (8, 8))  # odd height: the general kernel
     assert not nk._pool_3x3s2p1_even((16, 16), (3, 3), (2, 2), (0, 0), (1, 1), (7, 7))
     assert not nk._pool_3x3s2p1_even((16, 16), (3, 3), (2, 2), (1, 1), (2, 2), (7, 7))
+
+
+# ---------------------------------------------------------------------------- MaxPool2d(3, 1, 1)
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(2, 9), w=st.integers(2, 9),
+       values=st.sampled_from(["normal", "ties", "special"]), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**16))  # fmt: skip
+def test_max_pool_3x3_stride1_kernel_matches_reference(n, c, h, w, values, dtype, seed):
+    """GoogLeNet's MaxPool2d(3, 1, 1) (the two-pass kernel, every window as if inside, then the edges
+    again): torch's scan order bit for bit, as the numpy reference: the first maximum in (i, j) order, the
+    last NaN, a window of -inf on its first tap inside the input; the value at the argmax (its sign of
+    zero); the gradient; and through the layer, torch's output and indices."""
+    rng = np.random.default_rng(seed)
+    shape = (n, c, h, w)
+    if values == "normal":
+        x = rng.standard_normal(shape)
+    elif values == "ties":
+        x = rng.choice(np.array([-np.inf, -1.0, -0.0, 0.0, 1.0]), shape)
+    else:
+        x = rng.choice(SPECIAL, shape)
+    x = x.astype(dtype)
+    geo = ((3, 3), (1, 1), (1, 1), (1, 1))
+    assert nk._pool_3x3s1p1(shape[2:], *geo, (h, w))
+    best_r, code_r = _reference(pool.max_pool2d_forward, x, *geo, (h, w))
+    best, code = nk.max_pool2d_forward(x, *geo, (h, w), code_r.dtype)
+    np.testing.assert_array_equal(code, code_r)
+    np.testing.assert_array_equal(best, best_r)  # (the reference's NaN may carry another sign bit)
+    rows = np.clip(np.arange(h)[:, None] - 1 + code // 3, 0, h - 1)
+    cols = np.clip(np.arange(w)[None, :] - 1 + code % 3, 0, w - 1)
+    at = x[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+    np.testing.assert_array_equal(_bits(best), _bits(at))  # the value at the argmax, bit for bit
+    g = rng.standard_normal(best.shape).astype(dtype)
+    gx_r = _reference(pool.max_pool2d_backward, g, code_r, shape, *geo, False)
+    np.testing.assert_array_equal(nk.max_pool2d_backward(g, code, shape, *geo), gx_r)
+    if values != "special":  # NaN-free: torch's values and indices through the layer
+        out, idx = md.nn.functional.max_pool2d(md.tensor(x), 3, 1, 1, return_indices=True)
+        tout, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 1, 1, return_indices=True)
+        np.testing.assert_array_equal(_bits(out.numpy()), _bits(tout.numpy()))
+        np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
+def test_max_pool_3x3_stride1_kernel_only_where_it_applies():
+    geo = ((3, 3), (1, 1), (1, 1), (1, 1))
+    assert nk._pool_3x3s1p1((16, 16), *geo, (16, 16))
+    assert nk._pool_3x3s1p1((2, 5), *geo, (2, 5))
+    assert not nk._pool_3x3s1p1((1, 5), *geo, (1, 5))  # a single row: the general kernel
+    assert not nk._pool_3x3s1p1((16, 16), (3, 3), (1, 1), (0, 0), (1, 1), (14, 14))
+    assert not nk._pool_3x3s1p1((16, 16), (3, 3), (1, 1), (1, 1), (2, 2), (14, 14))
