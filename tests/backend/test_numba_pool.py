@@ -429,6 +429,27 @@ def test_general_max_pool_backward_kernel_same_bits(n, c, h, w, k, s, d, ceil, d
 
 
 # ---------------------------------------------------------------------------- MaxPool2d(3, 2, 1) on even planes
+def _pool_values(rng: np.random.Generator, shape: tuple[int, ...], values: str, dtype) -> np.ndarray:
+    """Inputs for the 3x3 kernels: normal values, ties (-inf, +-0, +-1: all-zero windows as after a ReLU),
+    or special values (+-0, +-inf, NaN of both signs)."""
+    if values == "normal":
+        x = rng.standard_normal(shape)
+    elif values == "ties":
+        x = rng.choice(np.array([-np.inf, -1.0, -0.0, 0.0, 1.0]), shape)
+    else:
+        x = rng.choice(SPECIAL, shape)
+    return x.astype(dtype)
+
+
+def _value_at_tap(x: np.ndarray, code: np.ndarray, stride: int) -> np.ndarray:
+    """x at each window's tap code (3x3 windows, padding 1): the value a kernel must return, bit for bit."""
+    n, c, h, w = x.shape
+    oh, ow = code.shape[2:]
+    rows = np.clip(stride * np.arange(oh)[:, None] - 1 + code // 3, 0, h - 1)
+    cols = np.clip(stride * np.arange(ow)[None, :] - 1 + code % 3, 0, w - 1)
+    return x[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+
+
 @given(n=st.integers(1, 2), c=st.integers(1, 3), oh=st.integers(1, 6), ow=st.integers(1, 6),
        values=st.sampled_from(["normal", "ties", "special"]), dtype=st.sampled_from(DTYPES),
        seed=st.integers(0, 2**16))  # fmt: skip
@@ -438,23 +459,14 @@ def test_max_pool_3x3_stride2_kernel_matches_reference(n, c, oh, ow, values, dty
     on their first tap inside the input; the value at the argmax (its sign of zero); the gradient."""
     rng = np.random.default_rng(seed)
     shape = (n, c, 2 * oh, 2 * ow)
-    if values == "normal":
-        x = rng.standard_normal(shape)
-    elif values == "ties":
-        x = rng.choice(np.array([-np.inf, -1.0, 0.0, 0.0, 1.0]), shape)
-    else:
-        x = rng.choice(SPECIAL, shape)
-    x = x.astype(dtype)
+    x = _pool_values(rng, shape, values, dtype)
     geo = ((3, 3), (2, 2), (1, 1), (1, 1))
     assert nk._pool_3x3s2p1_even(shape[2:], *geo, (oh, ow))
     best_r, code_r = _reference(pool.max_pool2d_forward, x, *geo, (oh, ow))
     best, code = nk.max_pool2d_forward(x, *geo, (oh, ow), code_r.dtype)
     np.testing.assert_array_equal(code, code_r)
     np.testing.assert_array_equal(best, best_r)
-    i, j = code // 3, code % 3
-    rows = np.clip(2 * np.arange(oh)[:, None] - 1 + i, 0, shape[2] - 1)
-    cols = np.clip(2 * np.arange(ow)[None, :] - 1 + j, 0, shape[3] - 1)
-    at = x[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+    at = _value_at_tap(x, code, 2)
     np.testing.assert_array_equal(_bits(best), _bits(at))  # the value at the argmax, bit for bit
     g = rng.standard_normal(best.shape).astype(dtype)
     gx_r = _reference(pool.max_pool2d_backward, g, code_r, shape, *geo, False)
@@ -480,22 +492,14 @@ def test_max_pool_3x3_stride1_kernel_matches_reference(n, c, h, w, values, dtype
     zero); the gradient; and through the layer, torch's output and indices."""
     rng = np.random.default_rng(seed)
     shape = (n, c, h, w)
-    if values == "normal":
-        x = rng.standard_normal(shape)
-    elif values == "ties":
-        x = rng.choice(np.array([-np.inf, -1.0, -0.0, 0.0, 1.0]), shape)
-    else:
-        x = rng.choice(SPECIAL, shape)
-    x = x.astype(dtype)
+    x = _pool_values(rng, shape, values, dtype)
     geo = ((3, 3), (1, 1), (1, 1), (1, 1))
     assert nk._pool_3x3s1p1(shape[2:], *geo, (h, w))
     best_r, code_r = _reference(pool.max_pool2d_forward, x, *geo, (h, w))
     best, code = nk.max_pool2d_forward(x, *geo, (h, w), code_r.dtype)
     np.testing.assert_array_equal(code, code_r)
     np.testing.assert_array_equal(best, best_r)  # (the reference's NaN may carry another sign bit)
-    rows = np.clip(np.arange(h)[:, None] - 1 + code // 3, 0, h - 1)
-    cols = np.clip(np.arange(w)[None, :] - 1 + code % 3, 0, w - 1)
-    at = x[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+    at = _value_at_tap(x, code, 1)
     np.testing.assert_array_equal(_bits(best), _bits(at))  # the value at the argmax, bit for bit
     g = rng.standard_normal(best.shape).astype(dtype)
     gx_r = _reference(pool.max_pool2d_backward, g, code_r, shape, *geo, False)
