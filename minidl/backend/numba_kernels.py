@@ -673,6 +673,87 @@ def _max_pool_fwd_3x3s1p1(x, best, code):  # pragma: no cover - compiled
             cf[t] = ct(three + hj[t]) if take else ct(hj[t - uw])
 
 
+@njit(cache=True, inline="always")
+def _max3_bits(a, b, c, ua, ub, uc, ka, kb, kc):  # pragma: no cover - compiled
+    # :func:`_max3` comparing the floats a, b, c and picking among their bits ua, ub, uc: integer selects,
+    # which stay branch-free in the scalar loops of short rows
+    t1 = _beats(b, a)
+    t2 = (t1 & _beats(c, b)) | (~t1 & _beats(c, a))
+    m = ub if t1 else ua
+    km = kb if t1 else ka
+    return (uc if t2 else m), (kc if t2 else km)
+
+
+@njit(cache=True, inline="always")
+def _edge_window_3s2(xf, uf, a, xx, w, pw, ct):  # pragma: no cover - compiled
+    # window xx of the row at flat offset a, 3 wide at stride 2, partly outside the row: torch's scan over
+    # its taps inside (bits, j)
+    c0 = 2 * xx - pw
+    lo, hi = max(0, -c0), min(3, w - c0)
+    base = a + c0
+    bv, bb, bk = xf[base + lo], uf[base + lo], ct(lo)
+    for j in range(lo + 1, hi):
+        v = xf[base + j]
+        if _beats(v, bv):
+            bv, bb, bk = v, uf[base + j], ct(j)
+    return bb, bk
+
+
+@njit(cache=True)
+def _max_pool_fwd_3x3s2(x, xu, hb, hu, hj, best, bu, code, ph, pw):  # pragma: no cover - compiled
+    # MaxPool2d(3, 2) with padding 0 or 1 on any plane, ceil_mode too (AlexNet's and GoogLeNet's pools, the
+    # stem pool on odd planes), in two passes as the stem kernel: across each input row into hb (its bits
+    # hu, each window's j in hj: its first maximum over j, or last NaN), then down those, rows in order, a
+    # later one taking the window only if greater or NaN: torch's (i, j) scan. Windows with all three taps
+    # inside take :func:`_max3_bits` (the floats compared, their bits picked: rows of 6-27 windows run scalar,
+    # and a float select there is a branch with AVX2 only), the partial ones at the edges a plain scan.
+    # Unsigned flat indices in the loops (signed ones carry wraparound checks: 5x slower here). On Zen 3,
+    # against the general kernel: AlexNet's pools at 55x55, 27x27 and 13x13 (batch 32) 48 -> 11, 35 -> 10
+    # and 11 -> 3.3 ms, (128, 32, 33, 33) with padding 1: 39 -> 15 ms
+    n_, c_, h, w = x.shape
+    oh, ow = best.shape[2], best.shape[3]
+    xf, uf = x.reshape(-1), xu.reshape(-1)
+    cf, buf = code.reshape(-1), bu.reshape(-1)
+    ct = code.dtype.type
+    zero, one, two, three, six = ct(0), ct(1), ct(2), ct(3), ct(6)
+    x0 = (pw + 1) // 2  # windows x0 <= x < x1 have their three taps inside the row
+    x1 = min(ow, max(x0, (w - 3 + pw) // 2 + 1)) if w - 3 + pw >= 0 else x0
+    u1, u2, uw, uow, upw = np.uint64(1), np.uint64(2), np.uint64(w), np.uint64(ow), np.uint64(pw)
+    for r in range(np.uint64(n_ * c_ * h)):  # across each input row
+        a, o = r * uw, r * uow
+        for xx in range(np.uint64(x0), np.uint64(x1)):
+            s = a + u2 * xx - upw
+            hu[o + xx], hj[o + xx] = _max3_bits(xf[s], xf[s + u1], xf[s + u2], uf[s], uf[s + u1], uf[s + u2],
+                                                zero, one, two)  # fmt: skip
+        for xx in range(x0):
+            hu[o + np.uint64(xx)], hj[o + np.uint64(xx)] = _edge_window_3s2(xf, uf, np.int64(a), xx, w, pw, ct)
+        for xx in range(x1, ow):
+            hu[o + np.uint64(xx)], hj[o + np.uint64(xx)] = _edge_window_3s2(xf, uf, np.int64(a), xx, w, pw, ct)
+    for q in range(n_ * c_ * oh):  # down: rows 2y - ph + i of the plane's row maxima, i in order
+        pl = q // oh
+        r0 = 2 * (q - pl * oh) - ph
+        lo, hi = max(0, -r0), min(3, h - r0)
+        o = np.uint64(q) * uow
+        if lo == 0 and hi == 3:
+            t = np.uint64(pl * h + r0) * uow
+            for xx in range(uow):
+                a = t + xx
+                b = a + uow
+                c = b + uow
+                buf[o + xx], cf[o + xx] = _max3_bits(hb[a], hb[b], hb[c], hu[a], hu[b], hu[c], ct(hj[a]),
+                                                     ct(three + hj[b]), ct(six + hj[c]))  # fmt: skip
+        else:  # the plane's first or last output row, with fewer rows inside
+            t = (pl * h + r0) * ow
+            for xx in range(ow):
+                a = t + lo * ow + xx
+                bv, bb, bk = hb[a], hu[a], ct(3 * lo + hj[a])
+                for i in range(lo + 1, hi):
+                    a = t + i * ow + xx
+                    if _beats(hb[a], bv):
+                        bv, bb, bk = hb[a], hu[a], ct(3 * i + hj[a])
+                buf[o + np.uint64(xx)], cf[o + np.uint64(xx)] = bb, bk
+
+
 @njit(cache=True, parallel=_PARALLEL)
 def _max_pool_bwd(g, code, gx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     # windows in reverse scan order: each input cell then receives its gradients in tap order (the reference's);
@@ -863,6 +944,14 @@ def _pool_3x3s1p1(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, di
             and tuple(dilation) == (1, 1) and min(size) >= 2 and tuple(out_size) == tuple(size))  # fmt: skip
 
 
+def _pool_3x3s2(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                out_size: Pair) -> bool:  # fmt: skip
+    """``MaxPool2d(3, 2)`` with padding 0 or 1 (AlexNet's, GoogLeNet's, the stem pool on odd planes), floor or
+    ceil mode (``out_size`` as torch computes it: every window starts inside the input or its padding)."""
+    return (tuple(kernel_size) == (3, 3) and tuple(stride) == (2, 2) and tuple(dilation) == (1, 1)
+            and all(p in (0, 1) for p in padding) and min(out_size) >= 1)  # fmt: skip
+
+
 def _pool_3x3s2p1_even(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair,
                        out_size: Pair) -> bool:  # fmt: skip
     """``MaxPool2d(3, 2, 1)`` (ResNet's stem) on even planes: H = 2*oh and W = 2*ow."""
@@ -887,8 +976,9 @@ def max_pool2d_fast(size: Pair, kernel_size: Pair, stride: Pair, padding: Pair, 
     kernel's scalar loop measured 2.2x their time for ``MaxPool2d(3)`` on (128, 32, 32, 32).
     (Those timings: AVX-512. With AVX2 only (Zen 3), after the 2x2 and stem kernels were written for it:
     ``MaxPool2d(2)`` 0.04-0.5x numpy's time, the stem pool 0.12x, ``MaxPool2d(3, 1, 1)`` (two passes of its
-    own, as the stem pool's) 0.09x; the general kernel 0.6-1.3x, where float selects in loops LLVM leaves
-    scalar compile to branches.)
+    own, as the stem pool's) 0.09x, ``MaxPool2d(3, 2)`` with padding 0 or 1 on other planes (two passes too:
+    AlexNet's, GoogLeNet's) 0.3-0.36x; the general kernel 0.6-1.3x, where float selects in loops LLVM
+    leaves scalar compile to branches.)
     """
     return _pool_2x2_inside(size, kernel_size, stride, padding, dilation, out_size) or stride[1] <= 2
 
@@ -916,6 +1006,11 @@ def max_pool2d_forward(
         _max_pool_fwd_3x3s1p1(x, best, code)
     elif _pool_3x3s2p1_even(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         _max_pool_fwd_3x3s2p1(x, best, code)
+    elif _pool_3x3s2(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
+        bits = np.uint32 if x.itemsize == 4 else np.uint64  # the kernel picks the floats' bits
+        hb = np.empty(n * c * x.shape[2] * out_size[1], dtype=x.dtype)  # each input row's window maxima
+        hj = np.empty(hb.size, dtype=code_dtype)
+        _max_pool_fwd_3x3s2(x, x.view(bits), hb, hb.view(bits), hj, best, best.view(bits), code, *padding)
     elif _pool_2x2_inside(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         _max_pool_fwd_2x2(x, best, code, *stride, *dilation)
     else:

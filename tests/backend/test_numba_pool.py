@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minidl as md
@@ -518,3 +518,38 @@ def test_max_pool_3x3_stride1_kernel_only_where_it_applies():
     assert not nk._pool_3x3s1p1((1, 5), *geo, (1, 5))  # a single row: the general kernel
     assert not nk._pool_3x3s1p1((16, 16), (3, 3), (1, 1), (0, 0), (1, 1), (14, 14))
     assert not nk._pool_3x3s1p1((16, 16), (3, 3), (1, 1), (1, 1), (2, 2), (14, 14))
+
+
+# ---------------------------------------------------------------------------- MaxPool2d(3, 2) with padding 0 or 1
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12),
+       pad=st.tuples(st.integers(0, 1), st.integers(0, 1)), ceil_mode=st.booleans(),
+       values=st.sampled_from(["normal", "ties", "special"]), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**16))  # fmt: skip
+def test_max_pool_3x3_stride2_any_plane_kernel_matches_reference(n, c, h, w, pad, ceil_mode, values, dtype, seed):
+    """AlexNet's and GoogLeNet's MaxPool2d(3, 2) (padding 0 or 1, odd and even planes, ceil_mode's partial
+    windows): the two-pass kernel gives the general kernel's (torch's scan order) codes and values; the
+    value at the argmax bit for bit; through the layer, torch's output and indices."""
+    assume(h + 2 * pad[0] >= 3 and w + 2 * pad[1] >= 3)
+    out = tuple(conv_output_size(s, 3, 2, p, 1, ceil_mode) for s, p in zip((h, w), pad))
+    x = _pool_values(np.random.default_rng(seed), (n, c, h, w), values, dtype)
+    geo = ((3, 3), (2, 2), pad, (1, 1))
+    assert nk._pool_3x3s2((h, w), *geo, out)
+    best_r = np.empty((n, c, *out), dtype=dtype)
+    code_r = np.empty((n, c, *out), dtype=np.uint8)
+    nk._max_pool_fwd(x, best_r, code_r, 3, 3, 2, 2, *pad, 1, 1)  # the general kernel
+    best, code = nk.max_pool2d_forward(x, *geo, out, np.uint8)
+    np.testing.assert_array_equal(code, code_r)
+    np.testing.assert_array_equal(_bits(best), _bits(best_r))
+    if values != "special":  # NaN-free: torch's values and indices through the layer
+        out_m, idx = md.nn.functional.max_pool2d(md.tensor(x), 3, 2, pad, ceil_mode=ceil_mode, return_indices=True)
+        tout, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 2, pad, ceil_mode=ceil_mode,
+                                                    return_indices=True)  # fmt: skip
+        np.testing.assert_array_equal(_bits(out_m.numpy()), _bits(tout.numpy()))
+        np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
+def test_max_pool_3x3_stride2_any_plane_kernel_where_it_applies():
+    assert nk._pool_3x3s2((55, 55), (3, 3), (2, 2), (0, 0), (1, 1), (27, 27))
+    assert nk._pool_3x3s2((33, 33), (3, 3), (2, 2), (1, 1), (1, 1), (17, 17))
+    assert not nk._pool_3x3s2((33, 33), (3, 3), (2, 2), (2, 2), (1, 1), (18, 18))  # padding 2: general
+    assert not nk._pool_3x3s2((33, 33), (3, 3), (2, 2), (0, 0), (2, 2), (15, 15))  # dilated: general
