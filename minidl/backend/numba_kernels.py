@@ -579,14 +579,16 @@ def _max_pool_fwd(x, best, code, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no 
 
 
 @njit(cache=True, inline="always")
-def _max3(a, b, c, ka, kb, kc):  # pragma: no cover - compiled
-    # (maximum, its code) of a, b, c in torch's scan order, codes ka, kb, kc: c is compared with both a and b
-    # and the result picked with & and |, every select one level deep (see :func:`_max4`)
+def _max3(a, b, c, ua, ub, uc, ka, kb, kc):  # pragma: no cover - compiled
+    # (maximum, its code) of a, b, c in torch's scan order, codes ka, kb, kc: the floats a, b, c are compared
+    # (c with both a and b, the result picked with & and |, every select one level deep: see :func:`_max4`)
+    # and the maximum picked from ua, ub, uc: the same floats (loops LLVM vectorises), or their bits (integer
+    # selects stay branch-free in the scalar loops of short rows)
     t1 = _beats(b, a)
     t2 = (t1 & _beats(c, b)) | (~t1 & _beats(c, a))
-    m = b if t1 else a
+    m = ub if t1 else ua
     km = kb if t1 else ka
-    return (c if t2 else m), (kc if t2 else km)
+    return (uc if t2 else m), (kc if t2 else km)
 
 
 @njit(cache=True)
@@ -611,7 +613,8 @@ def _max_pool_fwd_3x3s2p1(x, best, code):  # pragma: no cover - compiled
     # cell (no index arithmetic per window: a 64-bit t % ow there kept the loop scalar, 4x slower), then the
     # first window of each row, which has none (its cell 2t - 1 is the row before's), again from j = 1
     for t in range(u1, total):
-        hb[t], hj[t] = _max3(xf[u2 * t - u1], xf[u2 * t], xf[u2 * t + u1], zero, one, two)
+        a, b, c = xf[u2 * t - u1], xf[u2 * t], xf[u2 * t + u1]
+        hb[t], hj[t] = _max3(a, b, c, a, b, c, zero, one, two)
     for t in range(np.uint64(0), total, uow):
         b, c = xf[u2 * t], xf[u2 * t + u1]
         take = _beats(c, b)
@@ -624,7 +627,8 @@ def _max_pool_fwd_3x3s2p1(x, best, code):  # pragma: no cover - compiled
         o = np.uint64(q) * uow
         first = zero if inner else three
         for x in range(uow):
-            bf[o + x], cf[o + x] = _max3(hb[top + x], hb[r + x], hb[r + uow + x], ct(first + hj[top + x]),
+            a, b, c = hb[top + x], hb[r + x], hb[r + uow + x]
+            bf[o + x], cf[o + x] = _max3(a, b, c, a, b, c, ct(first + hj[top + x]),
                                          ct(three + hj[r + x]), ct(six + hj[r + uow + x]))  # fmt: skip
 
 
@@ -646,7 +650,8 @@ def _max_pool_fwd_3x3s1p1(x, best, code):  # pragma: no cover - compiled
     zero, one, two, three, six = ct(0), ct(1), ct(2), ct(3), ct(6)
     u1 = np.uint64(1)
     for t in range(u1, total - u1):  # across: every window as if all three cells were in its row
-        hb[t], hj[t] = _max3(xf[t - u1], xf[t], xf[t + u1], zero, one, two)
+        a, b, c = xf[t - u1], xf[t], xf[t + u1]
+        hb[t], hj[t] = _max3(a, b, c, a, b, c, zero, one, two)
     for r in range(np.uint64(n_ * c_ * h)):  # each row's first window (cells 0, 1) and last (cells w-2, w-1)
         a = r * uw
         take = _beats(xf[a + u1], xf[a])
@@ -657,7 +662,8 @@ def _max_pool_fwd_3x3s1p1(x, best, code):  # pragma: no cover - compiled
         hb[z] = xf[z] if take else xf[z - u1]
         hj[z] = one if take else zero
     for t in range(uw, total - uw):  # down: every window as if all three rows were in its plane
-        bf[t], cf[t] = _max3(hb[t - uw], hb[t], hb[t + uw], ct(hj[t - uw]), ct(three + hj[t]), ct(six + hj[t + uw]))
+        a, b, c = hb[t - uw], hb[t], hb[t + uw]
+        bf[t], cf[t] = _max3(a, b, c, a, b, c, ct(hj[t - uw]), ct(three + hj[t]), ct(six + hj[t + uw]))
     plane = uh * uw
     for q in range(np.uint64(n_ * c_)):  # each plane's first row (rows 0, 1) and last (rows h-2, h-1)
         a = q * plane
@@ -671,17 +677,6 @@ def _max_pool_fwd_3x3s1p1(x, best, code):  # pragma: no cover - compiled
             take = _beats(hb[t], hb[t - uw])
             bf[t] = hb[t] if take else hb[t - uw]
             cf[t] = ct(three + hj[t]) if take else ct(hj[t - uw])
-
-
-@njit(cache=True, inline="always")
-def _max3_bits(a, b, c, ua, ub, uc, ka, kb, kc):  # pragma: no cover - compiled
-    # :func:`_max3` comparing the floats a, b, c and picking among their bits ua, ub, uc: integer selects,
-    # which stay branch-free in the scalar loops of short rows
-    t1 = _beats(b, a)
-    t2 = (t1 & _beats(c, b)) | (~t1 & _beats(c, a))
-    m = ub if t1 else ua
-    km = kb if t1 else ka
-    return (uc if t2 else m), (kc if t2 else km)
 
 
 @njit(cache=True, inline="always")
@@ -705,7 +700,7 @@ def _max_pool_fwd_3x3s2(x, xu, hb, hu, hj, best, bu, code, ph, pw):  # pragma: n
     # stem pool on odd planes), in two passes as the stem kernel: across each input row into hb (its bits
     # hu, each window's j in hj: its first maximum over j, or last NaN), then down those, rows in order, a
     # later one taking the window only if greater or NaN: torch's (i, j) scan. Windows with all three taps
-    # inside take :func:`_max3_bits` (the floats compared, their bits picked: rows of 6-27 windows run scalar,
+    # inside take :func:`_max3` (the floats compared, their bits picked: rows of 6-27 windows run scalar,
     # and a float select there is a branch with AVX2 only), the partial ones at the edges a plain scan.
     # Unsigned flat indices in the loops (signed ones carry wraparound checks: 5x slower here). On Zen 3,
     # against the general kernel: AlexNet's pools at 55x55, 27x27 and 13x13 (batch 32) 48 -> 11, 35 -> 10
@@ -723,7 +718,7 @@ def _max_pool_fwd_3x3s2(x, xu, hb, hu, hj, best, bu, code, ph, pw):  # pragma: n
         a, o = r * uw, r * uow
         for xx in range(np.uint64(x0), np.uint64(x1)):
             s = a + u2 * xx - upw
-            hu[o + xx], hj[o + xx] = _max3_bits(xf[s], xf[s + u1], xf[s + u2], uf[s], uf[s + u1], uf[s + u2],
+            hu[o + xx], hj[o + xx] = _max3(xf[s], xf[s + u1], xf[s + u2], uf[s], uf[s + u1], uf[s + u2],
                                                 zero, one, two)  # fmt: skip
         for xx in range(x0):
             hu[o + np.uint64(xx)], hj[o + np.uint64(xx)] = _edge_window_3s2(xf, uf, np.int64(a), xx, w, pw, ct)
@@ -740,7 +735,7 @@ def _max_pool_fwd_3x3s2(x, xu, hb, hu, hj, best, bu, code, ph, pw):  # pragma: n
                 a = t + xx
                 b = a + uow
                 c = b + uow
-                buf[o + xx], cf[o + xx] = _max3_bits(hb[a], hb[b], hb[c], hu[a], hu[b], hu[c], ct(hj[a]),
+                buf[o + xx], cf[o + xx] = _max3(hb[a], hb[b], hb[c], hu[a], hu[b], hu[c], ct(hj[a]),
                                                      ct(three + hj[b]), ct(six + hj[c]))  # fmt: skip
         else:  # the plane's first or last output row, with fewer rows inside
             t = (pl * h + r0) * ow

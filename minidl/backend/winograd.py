@@ -286,6 +286,9 @@ def strided(kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[in
     are 0). Taken when that kernel is at most 3x3 (one Winograd block) and F(4x4)'s 2.25 products per
     output and phase channel come to at most 0.4x im2col's kh*kw per input channel: AlexNet's 11x11
     stride-4 first layer (48 channels of 3x3: 0.30x), 5x5 stride 2 (0.36x); never a 3x3 stride-2 one.
+
+        >>> strided((11, 11), (4, 4), (1, 1), 1), strided((5, 5), (2, 2), (1, 1), 1), strided((3, 3), (2, 2), (1, 1), 1)
+        ((4, 4), (2, 2), None)
     """
     if stride == (1, 1) or dilation != (1, 1) or groups != 1:
         return None
@@ -299,7 +302,11 @@ def space_to_depth(x: np.ndarray, top: int, left: int, out_size: tuple[int, int]
                    stride: tuple[int, int]) -> np.ndarray:  # fmt: skip
     """x (N, C, H, W) -> (N, C*sh*sw, oh + kh' - 1, ow + kw' - 1): the phases of x padded by ``top`` and
     ``left`` (zeros past its end), channel c*sh*sw + r*sw + s = phase (r, s) of channel c (:func:`strided`;
-    kh' = ceil(kh/sh))."""
+    kh' = ceil(kh/sh)). AlexNet's first layer (11x11, stride 4, padding 2, 55x55 outputs):
+
+        >>> space_to_depth(np.zeros((16, 3, 224, 224), np.float32), 2, 2, (55, 55), (11, 11), (4, 4)).shape
+        (16, 48, 57, 57)
+    """
     n, c, h, w = x.shape
     (sh, sw), rows, cols = stride, *(o + -(-k // s) - 1 for o, k, s in zip(out_size, kernel, stride))
     xs = np.zeros((n, c, rows * sh, cols * sw), dtype=x.dtype)
@@ -325,7 +332,11 @@ def depth_to_space(g: np.ndarray, top: int, left: int, x_shape: tuple[int, ...],
 
 def strided_weights(w: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
     """w (O, C, kh, kw) -> (O, C*sh*sw, kh', kw'): tap (b, e) of phase channel (c, r, s) is w[:, c, sh*b + r,
-    sw*e + s], 0 past the kernel (:func:`strided`)."""
+    sw*e + s], 0 past the kernel (:func:`strided`).
+
+        >>> strided_weights(np.zeros((64, 3, 11, 11), np.float32), (4, 4)).shape
+        (64, 48, 3, 3)
+    """
     o, c, kh, kw = w.shape
     sh, sw = stride
     bh, bw = -(-kh // sh), -(-kw // sw)

@@ -9,6 +9,8 @@ g * (tap is the argmax), -0 for a negative g). The layers run with the numba pat
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -450,6 +452,31 @@ def _value_at_tap(x: np.ndarray, code: np.ndarray, stride: int) -> np.ndarray:
     return x[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
 
 
+def _check_3x3_kernel(x: np.ndarray, geo: tuple, out: tuple[int, int], rng: np.random.Generator) -> None:
+    """A 3x3 max-pool kernel (padding 1) against the numpy reference: the same tap codes and values (the
+    reference's NaN may carry another sign bit), the value at the argmax bit for bit, the same gradient."""
+    best_r, code_r = _reference(pool.max_pool2d_forward, x, *geo, out)
+    best, code = nk.max_pool2d_forward(x, *geo, out, code_r.dtype)
+    np.testing.assert_array_equal(code, code_r)
+    np.testing.assert_array_equal(best, best_r)
+    at = _value_at_tap(x, code, geo[1][0])
+    np.testing.assert_array_equal(_bits(best), _bits(at))  # the value at the argmax, bit for bit
+    g = rng.standard_normal(best.shape).astype(x.dtype)
+    gx_r = _reference(pool.max_pool2d_backward, g, code_r, x.shape, *geo, False)
+    np.testing.assert_array_equal(nk.max_pool2d_backward(g, code, x.shape, *geo), gx_r)
+
+
+def _check_layer_vs_torch(x: np.ndarray, stride: int, padding: Any, ceil_mode: bool) -> None:
+    """MaxPool2d(3, stride, padding, ceil_mode) through minidl's functional API: torch's values (bits) and
+    indices."""
+    out, idx = md.nn.functional.max_pool2d(md.tensor(x), 3, stride, padding, ceil_mode=ceil_mode,
+                                           return_indices=True)  # fmt: skip
+    tout, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, stride, padding, ceil_mode=ceil_mode,
+                                                return_indices=True)  # fmt: skip
+    np.testing.assert_array_equal(_bits(out.numpy()), _bits(tout.numpy()))
+    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
 @given(n=st.integers(1, 2), c=st.integers(1, 3), oh=st.integers(1, 6), ow=st.integers(1, 6),
        values=st.sampled_from(["normal", "ties", "special"]), dtype=st.sampled_from(DTYPES),
        seed=st.integers(0, 2**16))  # fmt: skip
@@ -462,15 +489,7 @@ def test_max_pool_3x3_stride2_kernel_matches_reference(n, c, oh, ow, values, dty
     x = _pool_values(rng, shape, values, dtype)
     geo = ((3, 3), (2, 2), (1, 1), (1, 1))
     assert nk._pool_3x3s2p1_even(shape[2:], *geo, (oh, ow))
-    best_r, code_r = _reference(pool.max_pool2d_forward, x, *geo, (oh, ow))
-    best, code = nk.max_pool2d_forward(x, *geo, (oh, ow), code_r.dtype)
-    np.testing.assert_array_equal(code, code_r)
-    np.testing.assert_array_equal(best, best_r)
-    at = _value_at_tap(x, code, 2)
-    np.testing.assert_array_equal(_bits(best), _bits(at))  # the value at the argmax, bit for bit
-    g = rng.standard_normal(best.shape).astype(dtype)
-    gx_r = _reference(pool.max_pool2d_backward, g, code_r, shape, *geo, False)
-    np.testing.assert_array_equal(nk.max_pool2d_backward(g, code, shape, *geo), gx_r)
+    _check_3x3_kernel(x, geo, (oh, ow), rng)
 
 
 def test_max_pool_3x3_stride2_kernel_only_on_even_planes():
@@ -495,20 +514,9 @@ def test_max_pool_3x3_stride1_kernel_matches_reference(n, c, h, w, values, dtype
     x = _pool_values(rng, shape, values, dtype)
     geo = ((3, 3), (1, 1), (1, 1), (1, 1))
     assert nk._pool_3x3s1p1(shape[2:], *geo, (h, w))
-    best_r, code_r = _reference(pool.max_pool2d_forward, x, *geo, (h, w))
-    best, code = nk.max_pool2d_forward(x, *geo, (h, w), code_r.dtype)
-    np.testing.assert_array_equal(code, code_r)
-    np.testing.assert_array_equal(best, best_r)  # (the reference's NaN may carry another sign bit)
-    at = _value_at_tap(x, code, 1)
-    np.testing.assert_array_equal(_bits(best), _bits(at))  # the value at the argmax, bit for bit
-    g = rng.standard_normal(best.shape).astype(dtype)
-    gx_r = _reference(pool.max_pool2d_backward, g, code_r, shape, *geo, False)
-    np.testing.assert_array_equal(nk.max_pool2d_backward(g, code, shape, *geo), gx_r)
+    _check_3x3_kernel(x, geo, (h, w), rng)
     if values != "special":  # NaN-free: torch's values and indices through the layer
-        out, idx = md.nn.functional.max_pool2d(md.tensor(x), 3, 1, 1, return_indices=True)
-        tout, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 1, 1, return_indices=True)
-        np.testing.assert_array_equal(_bits(out.numpy()), _bits(tout.numpy()))
-        np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+        _check_layer_vs_torch(x, 1, 1, False)
 
 
 def test_max_pool_3x3_stride1_kernel_only_where_it_applies():
@@ -541,11 +549,7 @@ def test_max_pool_3x3_stride2_any_plane_kernel_matches_reference(n, c, h, w, pad
     np.testing.assert_array_equal(code, code_r)
     np.testing.assert_array_equal(_bits(best), _bits(best_r))
     if values != "special":  # NaN-free: torch's values and indices through the layer
-        out_m, idx = md.nn.functional.max_pool2d(md.tensor(x), 3, 2, pad, ceil_mode=ceil_mode, return_indices=True)
-        tout, tidx = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, 2, pad, ceil_mode=ceil_mode,
-                                                    return_indices=True)  # fmt: skip
-        np.testing.assert_array_equal(_bits(out_m.numpy()), _bits(tout.numpy()))
-        np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+        _check_layer_vs_torch(x, 2, pad, ceil_mode)
 
 
 def test_max_pool_3x3_stride2_any_plane_kernel_where_it_applies():
