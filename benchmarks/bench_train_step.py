@@ -52,6 +52,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,29 @@ OPTIM = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
 # numba) spin a while before they sleep, and would take the cores from the other child's step (measured: torch's
 # batch-8 course-CNN step 15.6 ms alone, 42 ms right after a minidl step, 20.7 ms after a 0.3 s pause)
 SETTLE_S = 0.25
+# and then, in the child about to be timed, its cores kept busy this long first: after the pause the machine's
+# cores start slow (a virtual machine's idle cores, clocks), which a training loop, whose steps follow each other,
+# never sees (measured: minidl's course-CNN step right after a 0.25 s pause 105-111 ms, after 30 ms of this 90 ms,
+# back to back 90 ms)
+WARM_S = 0.03
 RTOL, ATOL = 1e-4, 1e-5  # float32 losses of the same weights, summed in different orders
+
+
+def _warm_cores(threads: int, seconds: float) -> None:
+    """Keep ``threads`` cores busy for ``seconds`` (numpy sums, which release the GIL), then return."""
+    a = np.ones(1 << 20, dtype=np.float32)
+
+    def spin() -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            a.sum()
+
+    helpers = [threading.Thread(target=spin) for _ in range(threads - 1)]
+    for h in helpers:
+        h.start()
+    spin()
+    for h in helpers:
+        h.join()
 
 
 # ---------------------------------------------------------------------------- memory
@@ -214,6 +237,7 @@ def child(lib: str, model_name: str, batch: int, threads: int, device: str, weig
         command = line.strip()
         if command == "end":
             break
+        _warm_cores(threads, WARM_S)
         t0 = time.perf_counter()
         if command == "step":
             losses.append(step())
@@ -481,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             "torch": first["torch"]["version"],
             "optimizer": {"name": "SGD", **OPTIM}, "statistic": "rounds alternate the libraries; median of each library's steps after the first; ratio: "
                          "median of the rounds' ratios",
+            "pause_s": SETTLE_S, "warm_s": WARM_S,
             "ratio": "minidl / torch", "elapsed_s": time.perf_counter() - start}  # fmt: skip
     result = {"meta": meta, "models": models, "checks": checks, "ok": all(c["ok"] for c in checks)}
     stem = "train_step_cuda" if args.device == "cuda" else "train_step"

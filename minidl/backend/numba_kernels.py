@@ -56,8 +56,11 @@ arrays of float32/float64 only (:func:`supports`); the callers check that.
 
 Parallelism (``prange``) never shares an output cell between threads: im2col gives each
 thread whole rows of the columns (one (channel, tap) each), the other kernels whole
-(sample, channel) planes of their output, batch norm whole channels. Compiled code is cached
-on disk (``cache=True``).
+(sample, channel) planes of their output, batch norm whole channels. numba's own threads are
+off (``_PARALLEL``); instead the ReLU and max-pooling kernels are compiled ``nogil`` and
+:func:`split` runs them on slices of the batch (or of the values) from minidl's threads
+(:func:`minidl.backend.threads.parallel_for`, the same threads as the convolutions'). Compiled
+code is cached on disk (``cache=True``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ import numpy as np
 from numba import njit, prange
 
 from minidl.backend.im2col import overlap
+from minidl.backend.threads import get_num_threads, parallel_for
 
 __all__ = [
     "adam_step",
@@ -111,17 +115,43 @@ MIN_WINDOWS = 4
 GATHER_BELOW = 16
 GATHER_BELOW_STRIDED = 64
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-#: serial for now: measured on 2 loaded cores, parallel regions between BLAS calls lost more to thread
+#: numba's threads off: measured on 2 loaded cores, parallel regions between BLAS calls lost more to thread
 #: wake-ups and oversubscription (numba's OpenMP threads beside OpenBLAS's) than they gained on these
 #: memory-bound copies. Re-measured for the ReLU and MaxPool2d(2) kernels: alone 1.5-3x faster in
 #: parallel, but the course CNN's training step took 177-206 ms with them parallel against 95 ms serial.
-#: The prange loops give each thread its own output slice, so flipping this is safe.
+#: The prange loops give each thread its own output slice, so flipping this is safe. (:func:`split` shares
+#: the ReLU and max-pool kernels' work over minidl's own threads instead, which BLAS's never compete with.)
 _PARALLEL = False
 
 
 def supports(*arrays: Any) -> bool:
     """Whether the kernels take these arrays: numpy (not cupy) float32/float64."""
     return all(type(a) is np.ndarray and a.dtype in _FLOATS for a in arrays)
+
+
+#: a kernel call over fewer values than this runs whole on the calling thread (a hand-over to another
+#: thread costs tens of microseconds)
+SPLIT_MIN = 1 << 16
+
+
+def split(kernel: Any, count: int, arrays: tuple[np.ndarray, ...], per_item: int = 1, args: tuple = ()) -> None:
+    """``kernel(*arrays, *args)`` on minidl's threads: the arrays (each with ``count`` items along its first
+    axis: samples, or the values of flat views) cut into one slice per thread, each thread calling the
+    kernel on its slices (:func:`minidl.backend.threads.parallel_for`). For kernels (compiled ``nogil``)
+    whose output items depend only on the same input items: a pooling kernel's samples, an elementwise
+    kernel's values. Fewer than :data:`SPLIT_MIN` values (``count * per_item``) run in one call.
+    """
+    workers = min(get_num_threads(), count)
+    if workers < 2 or count * per_item < SPLIT_MIN:
+        kernel(*arrays, *args)
+        return
+    bounds = [count * i // workers for i in range(workers + 1)]
+
+    def piece(i: int) -> None:
+        lo, hi = bounds[i], bounds[i + 1]
+        kernel(*(a[lo:hi] for a in arrays), *args)
+
+    parallel_for(piece, workers)
 
 
 # ---------------------------------------------------------------------------- im2col / col2im
@@ -536,7 +566,7 @@ def _max_tap(row, start, step, best, code, k):  # pragma: no cover - compiled
         code[t] = k if take else code[t]
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _max_pool_fwd(x, best, code, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     # torch's scan (the first tap inside the input starts the window, then v > best or v NaN takes the tap),
     # one output row at a time: each tap (i, j) in scan order updates the row's windows it reaches inside
@@ -591,7 +621,7 @@ def _max3(a, b, c, ua, ub, uc, ka, kb, kc):  # pragma: no cover - compiled
     return (uc if t2 else m), (kc if t2 else km)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_fwd_3x3s2p1(x, best, code):  # pragma: no cover - compiled
     # MaxPool2d(3, 2, 1) on even planes (H = 2*oh, W = 2*ow; ResNet's stem), in torch's scan order, as two
     # passes. Across each input row first: window x of a row reads cells 2x - 1 (j = 0, none at x = 0), 2x,
@@ -632,7 +662,7 @@ def _max_pool_fwd_3x3s2p1(x, best, code):  # pragma: no cover - compiled
                                          ct(three + hj[r + x]), ct(six + hj[r + uow + x]))  # fmt: skip
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_pool_fwd_3x3s1p1(x, best, code):  # pragma: no cover - compiled
     # MaxPool2d(3, 1, 1) (GoogLeNet's inception branch) on planes of at least 2x2, in torch's scan order, as
     # two passes like the stem pool's (:func:`_max_pool_fwd_3x3s2p1`). Across the rows: window t reads cells
@@ -749,7 +779,7 @@ def _max_pool_fwd_3x3s2(x, xu, hb, hu, hj, best, bu, code, ph, pw):  # pragma: n
                 buf[o + np.uint64(xx)], cf[o + np.uint64(xx)] = bb, bk
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _max_pool_bwd(g, code, gx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     # windows in reverse scan order: each input cell then receives its gradients in tap order (the reference's);
     # flat indices (the tap's offset in the plane from a table), unsigned where they index: no wraparound checks
@@ -777,7 +807,7 @@ def _max_pool_bwd(g, code, gx, kh, kw, sh, sw, ph, pw, dh, dw):  # pragma: no co
                 of[np.uint64(row + xx * sw + offset[k])] += gf[e]
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _max_pool_fwd_2x2(x, best, code, sh, sw, dh, dw):  # pragma: no cover - compiled
     # 2x2 windows wholly inside the input (no padding): the four taps of a window as four loads and three
     # branch-free "take v where v > best or v is NaN" steps, in scan order; flat unsigned indices (no
@@ -851,7 +881,7 @@ def _max4(v0, v1, v2, v3, u0, u1, u2, u3, zero, one, two, three):  # pragma: no 
     return (br if t else bl), (kr if t else kl)
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _max_pool_fwd_2x2s2(x, xu, best, bu, code):  # pragma: no cover - compiled
     # MaxPool2d(2): 2x2 windows, stride 2, dilation 1, wholly inside the input (:func:`_max4` on each). The
     # strides are constants here (the general 2x2 kernel takes them as arguments), so LLVM vectorises the
@@ -885,7 +915,7 @@ def _max_pool_fwd_2x2s2(x, xu, best, bu, code):  # pragma: no cover - compiled
                     buf[o + xx], cf[o + xx] = _max4(v0, v1, v2, v3, b0, b1, b2, b3, zero, one, two, three)
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _max_pool_bwd_2x2(g, code, gx):  # pragma: no cover - compiled
     # 2x2 windows with stride 2 wholly inside the input (disjoint): each window writes its four cells once (no
     # zeroing pass, no adds): g at its argmax tap, +0 at the others, whatever g is (torch's rule: no -0, no NaN
@@ -996,20 +1026,20 @@ def max_pool2d_forward(
     x = np.ascontiguousarray(x)
     if _pool_2x2_stride2(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         bits = np.uint32 if x.itemsize == 4 else np.uint64  # the short rows' loop moves the floats' bits
-        _max_pool_fwd_2x2s2(x, x.view(bits), best, best.view(bits), code)
+        split(_max_pool_fwd_2x2s2, n, (x, x.view(bits), best, best.view(bits), code), math.prod(x.shape[1:]))
     elif _pool_3x3s1p1(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
-        _max_pool_fwd_3x3s1p1(x, best, code)
+        split(_max_pool_fwd_3x3s1p1, n, (x, best, code), math.prod(x.shape[1:]))
     elif _pool_3x3s2p1_even(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
-        _max_pool_fwd_3x3s2p1(x, best, code)
+        split(_max_pool_fwd_3x3s2p1, n, (x, best, code), math.prod(x.shape[1:]))
     elif _pool_3x3s2(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
         bits = np.uint32 if x.itemsize == 4 else np.uint64  # the kernel picks the floats' bits
         hb = np.empty(n * c * x.shape[2] * out_size[1], dtype=x.dtype)  # each input row's window maxima
         hj = np.empty(hb.size, dtype=code_dtype)
         _max_pool_fwd_3x3s2(x, x.view(bits), hb, hb.view(bits), hj, best, best.view(bits), code, *padding)
     elif _pool_2x2_inside(x.shape[2:], kernel_size, stride, padding, dilation, out_size):
-        _max_pool_fwd_2x2(x, best, code, *stride, *dilation)
+        split(_max_pool_fwd_2x2, n, (x, best, code), math.prod(x.shape[1:]), (*stride, *dilation))
     else:
-        _max_pool_fwd(x, best, code, *kernel_size, *stride, *padding, *dilation)
+        split(_max_pool_fwd, n, (x, best, code), math.prod(x.shape[1:]), (*kernel_size, *stride, *padding, *dilation))
     return best, code
 
 
@@ -1024,17 +1054,17 @@ def max_pool2d_backward(
         tiled = size == (2 * out_size[0], 2 * out_size[1])  # every cell in a window: each written once
         gx = np.empty(input_shape, dtype=g.dtype) if tiled else np.zeros(input_shape, dtype=g.dtype)
         bits = np.uint32 if g.itemsize == 4 else np.uint64  # the kernel moves the floats' bits
-        _max_pool_bwd_2x2(g.view(bits), code, gx.view(bits))
+        split(_max_pool_bwd_2x2, len(g), (g.view(bits), code, gx.view(bits)), math.prod(gx.shape[1:]))
         return gx
     gx = np.empty(input_shape, dtype=g.dtype)
-    _max_pool_bwd(g, code, gx, *kernel_size, *stride, *padding, *dilation)
+    split(_max_pool_bwd, len(g), (g, code, gx), math.prod(gx.shape[1:]), (*kernel_size, *stride, *padding, *dilation))
     return gx
 
 
 # ---------------------------------------------------------------------------- relu
 # Elementwise over flat (1-D, C-contiguous) views: one compiled version per dtype, whatever the tensor's rank.
 # Unsigned indices: no wraparound checks, so LLVM vectorises the loops.
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _relu_fwd(x, out):  # pragma: no cover - compiled
     # out = 0 where x < 0, else x: torch's relu bit for bit (keeps -0 and NaN)
     zero = out.dtype.type(0)
@@ -1043,7 +1073,7 @@ def _relu_fwd(x, out):  # pragma: no cover - compiled
         out[i] = zero if v < zero else v
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _relu_bwd(g, out, gx):  # pragma: no cover - compiled
     # gx = 0 where out <= 0, else g (torch's threshold_backward: +0 whatever g is there; g where out is NaN),
     # in one pass (numpy's where makes a bool temporary first)
@@ -1069,7 +1099,7 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
     time on the course CNN's activations ((128, 32, 32, 32) float32: 1.46 -> 0.69 ms).
     """
     out = np.empty_like(x, order="C")
-    _relu_fwd(x.reshape(-1), out.reshape(-1))
+    split(_relu_fwd, x.size, (x.reshape(-1), out.reshape(-1)))
     return out
 
 
@@ -1082,7 +1112,7 @@ def relu_backward(g: np.ndarray, out: np.ndarray) -> np.ndarray:
     ((128, 32, 32, 32) float32: 2.2 -> 1.25 ms).
     """
     gx = np.empty_like(g, order="C")
-    _relu_bwd(g.reshape(-1), out.reshape(-1), gx.reshape(-1))
+    split(_relu_bwd, g.size, (g.reshape(-1), out.reshape(-1), gx.reshape(-1)))
     return gx
 
 

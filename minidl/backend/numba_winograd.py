@@ -25,9 +25,11 @@ instructions: the kernels take the (n*n, rows, cols) stacks as one flat 1-D view
 view before: 2x slower on its last pass.)
 
 Importing this module imports numba; :mod:`minidl.backend.winograd` imports it only when the
-numba path is on (:func:`minidl.backend.numba_kernels_or_none`). Serial, like the other kernels
-(``minidl.backend.numba_kernels._PARALLEL``); the loops over channels give each channel its own
-output cells, so they could run in parallel. Compiled code is cached on disk.
+numba path is on (:func:`minidl.backend.numba_kernels_or_none`). Each kernel is serial and compiled
+``nogil``: :func:`minidl.backend.winograd.forward` and ``backward`` call them from minidl's threads on
+slices of the batch, each slice's tiles a range of columns of the whole batch's stacks (the kernels'
+``span``, the stacks' row length, and ``tb``, the slice's first tile; the wrappers' ``start``).
+Compiled code is cached on disk.
 """
 
 from __future__ import annotations
@@ -213,9 +215,10 @@ def _streams6(flat, start, stride, size):  # pragma: no cover - compiled
 
 
 # ------------------------------------------------------------------------------------- the kernels
-@njit(cache=True)
-def _input_transform(x, v, step, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k):  # pragma: no cover - compiled
-    # x (N, C, H, W) -> V[na + b, i*C + c, t] at v[(na + b)*step + (i*C + c)*T + t] (n = m + 2, T = N*th*tw):
+@njit(cache=True, nogil=True)
+def _input_transform(x, v, step, span, tb, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k):  # pragma: no cover
+    # x (N, C, H, W) -> V[na + b, i*C + c, tb + t] at v[(na + b)*step + (i*C + c)*span + tb + t] (n = m + 2; t < N*th*tw
+    # x's tiles, written from column tb of V's rows of span columns: a slice of the batch into its part of V):
     # (B^T d B)[a, b] of the n x n window d at padded rows m*ty.., columns m*tx.. (top/left zeros before the
     # input; negative: cropped), on F(2x2) or F(4x4) (m; k: F(4x4)'s constants), for each 3x3 block
     # i = a'*bw + b' of a larger kernel (:func:`minidl.backend.winograd.forward`): its windows sit 3a' rows
@@ -237,7 +240,7 @@ def _input_transform(x, v, step, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
             shift = 3 * (blk // bw) * pw + 3 * (blk % bw)  # block (a', b'): 3a' rows, 3b' columns further
             for t0 in range(0, t_, _LANES):
                 size = min(_LANES, t_ - t0)
-                o = (blk * c_ + c) * t_ + t0
+                o = (blk * c_ + c) * span + tb + t0
                 if m == 2:  # the window size a constant in each branch: unrolled gathers
                     _move_windows(pad, shift, ph, pw, 2, th, tw, d, size, t0, True)
                     for j in range(4):  # B^T down each column j
@@ -265,9 +268,10 @@ def _input_transform(x, v, step, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
                         v0[i], v1[i], v2[i], v3[i], v4[i], v5[i] = _bt6(d0[i], d1[i], d2[i], d3[i], d4[i], d5[i], k)
 
 
-@njit(cache=True)
-def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k):  # pragma: no cover - compiled
-    # dV[na + b, i*C + c, t] at dv[(na + b)*step + (i*C + c)*T + t] (n = m + 2, T = N*th*tw; i = a'*bw + b': the
+@njit(cache=True, nogil=True)
+def _input_adjoint(dv, step, span, tb, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k):  # pragma: no cover
+    # dV[na + b, i*C + c, tb + t] at dv[(na + b)*step + (i*C + c)*span + tb + t] (n = m + 2, t < N*th*tw: dx's
+    # tiles, from column tb of dV's rows of span columns, as _input_transform; i = a'*bw + b': the
     # kernel's 3x3 block (a', b'), whose windows sit 3a' rows and 3b' columns further) -> dx (N, C, H, W): each
     # tile's B dV B^T added onto its n x n window, on F(2x2) or F(4x4) (m; k: F(4x4)'s constants). Per
     # channel, per block, per chunk of _CHUNK tiles: B across the rows and down the columns of all of them
@@ -288,7 +292,7 @@ def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
             shift = 3 * (blk // bw) * pw + 3 * (blk % bw)
             for t0 in range(0, t_, _CHUNK):
                 size = min(_CHUNK, t_ - t0)
-                base = (blk * c_ + c) * t_ + t0
+                base = (blk * c_ + c) * span + tb + t0
                 if m == 2:  # the window size a constant in each branch: unrolled scatters
                     for a in range(4):  # B across each row a: s[4a + j]
                         d0, d1, d2, d3 = _streams4(dv, 4 * a * step + base, step, size)
@@ -318,9 +322,10 @@ def _input_adjoint(dv, step, dx, top, left, th, tw, bh, bw, i0, i1, j0, j1, m, k
             _crop_plane(acc, n * ph * pw, pw, dxf, (n * c_ + c) * h * w, h, w, top, left, i0, i1, j0, j1)
 
 
-@njit(cache=True)
-def _output_transform(prod, step, bias, y, th, tw, m, k):  # pragma: no cover - compiled
-    # M[na + b, o, t] at prod[(na + b)*step + o*T + t] (n = m + 2) -> y (N, O, oh, ow) = A^T M A + bias, tile
+@njit(cache=True, nogil=True)
+def _output_transform(prod, step, span, tb, bias, y, th, tw, m, k):  # pragma: no cover - compiled
+    # M[na + b, o, tb + t] at prod[(na + b)*step + o*span + tb + t] (n = m + 2, t < N*th*tw: y's tiles, from
+    # column tb of M's rows of span columns) -> y (N, O, oh, ow) = A^T M A + bias, tile
     # (ty, tx) writing output rows m*ty.., columns m*tx.. (those inside the output), on F(2x2) or F(4x4)
     # (m; k: F(4x4)'s constants). Per channel, a few bands of tiles (a band: one ty of one sample, its tw
     # tiles) at a time: A^T down the columns and then across the rows of all their tiles at once
@@ -337,7 +342,7 @@ def _output_transform(prod, step, bias, y, th, tw, m, k):  # pragma: no cover - 
         for band0 in range(0, bands, per):
             nb = min(per, bands - band0)
             size = nb * tw
-            base = o * bands * tw + band0 * tw
+            base = o * span + tb + band0 * tw
             if m == 2:  # the tile size a constant in each branch (the row copies' too)
                 for col in range(4):  # A^T down each column: s[row, col]
                     d0, d1, d2, d3 = _streams4(prod, col * step + base, 4 * step, size)
@@ -367,9 +372,10 @@ def _output_transform(prod, step, bias, y, th, tw, m, k):  # pragma: no cover - 
                 _rows_out(rows_out, yf, 4, o, o_, oh, ow, th, tw, band0, nb)
 
 
-@njit(cache=True)
-def _output_adjoint(g, dm, step, th, tw, m, k):  # pragma: no cover - compiled
-    # the adjoint of _output_transform: g (N, O, oh, ow) -> dM[na + b, o, t] at dm[(na + b)*step + o*T + t],
+@njit(cache=True, nogil=True)
+def _output_adjoint(g, dm, step, span, tb, th, tw, m, k):  # pragma: no cover - compiled
+    # the adjoint of _output_transform: g (N, O, oh, ow) -> dM[na + b, o, tb + t] at
+    # dm[(na + b)*step + o*span + tb + t] (t < N*th*tw: g's tiles, from column tb of dM's rows of span columns),
     # each tile's A g A^T, cells past the output read as 0. Per channel, a few bands of tiles at a time:
     # their rows of g copied in whole (zeros past the output), then A across the rows and down the columns
     # of all their tiles at once (vectorised)
@@ -383,7 +389,7 @@ def _output_adjoint(g, dm, step, th, tw, m, k):  # pragma: no cover - compiled
         for band0 in range(0, bands, per):
             nb = min(per, bands - band0)
             size = nb * tw
-            base = o * bands * tw + band0 * tw
+            base = o * span + tb + band0 * tw
             if m == 2:  # the tile size a constant in each branch (the row copies' too)
                 _rows_in(gf, rows_in, 2, o, o_, oh, ow, th, tw, band0, nb)
                 for row in range(2):  # A across each row: (g0, g0 + g1, g0 - g1, -g1)
@@ -457,40 +463,64 @@ def _out_blocks(a3: np.ndarray) -> np.ndarray:
 
 
 def input_transform(x: np.ndarray, top: int, left: int, tiles: tuple[int, int], out: np.ndarray | None = None,
-                    m: int = 2, blocks: tuple[int, int] = (1, 1)) -> np.ndarray:  # fmt: skip
-    """x (N, C, H, W) -> V (n*n, B*C, N*th*tw); see :func:`minidl.backend.winograd.input_transform`."""
+                    m: int = 2, blocks: tuple[int, int] = (1, 1), start: int = 0) -> np.ndarray:  # fmt: skip
+    """x (N, C, H, W) -> V (n*n, B*C, N*th*tw), or x's tiles written into columns ``start``.. of ``out``;
+    see :func:`minidl.backend.winograd.input_transform`."""
     n, c = x.shape[:2]
     th, tw = tiles
     v = stack((m + 2) ** 2, blocks[0] * blocks[1] * c, n * th * tw, x.dtype) if out is None else out
     _out_blocks(v)  # checks that v is a stack the kernel can write into
-    _input_transform(np.ascontiguousarray(x), *_flat(v), top, left, th, tw, *blocks,
+    _check_span(v, start, n * th * tw)
+    _input_transform(np.ascontiguousarray(x), *_flat(v), v.shape[2], start, top, left, th, tw, *blocks,
                      *_reach(x.shape, top, left, tiles, m, blocks), m, _constants(x.dtype))  # fmt: skip
     return v
 
 
 def input_adjoint(dv: np.ndarray, input_shape: tuple[int, int, int, int], top: int, left: int,
-                  tiles: tuple[int, int], m: int = 2, blocks: tuple[int, int] = (1, 1)) -> np.ndarray:  # fmt: skip
-    """dV (n*n, B*C, T) -> dx (N, C, H, W); see :func:`minidl.backend.winograd.input_adjoint`."""
-    dx = np.empty(input_shape, dtype=dv.dtype)
-    _input_adjoint(*_flat(dv), dx, top, left, *tiles, *blocks, *_reach(input_shape, top, left, tiles, m, blocks), m,
-                   _constants(dx.dtype))  # fmt: skip
+                  tiles: tuple[int, int], m: int = 2, blocks: tuple[int, int] = (1, 1), start: int = 0,
+                  out: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """dV (n*n, B*C, T) -> dx (N, C, H, W) from dV's columns ``start``..; see
+    :func:`minidl.backend.winograd.input_adjoint`."""
+    dx = np.empty(input_shape, dtype=dv.dtype) if out is None else _out_array(out, input_shape)
+    _check_span(dv, start, input_shape[0] * tiles[0] * tiles[1])
+    _input_adjoint(*_flat(dv), dv.shape[2], start, dx, top, left, *tiles, *blocks,
+                   *_reach(input_shape, top, left, tiles, m, blocks), m, _constants(dx.dtype))  # fmt: skip
     return dx
 
 
 def output_transform(prod: np.ndarray, bias: np.ndarray | None, out_shape: tuple[int, int, int, int],
-                     tiles: tuple[int, int], m: int = 2) -> np.ndarray:  # fmt: skip
-    """M (n*n, O, T) -> y (N, O, oh, ow); see :func:`minidl.backend.winograd.output_transform`."""
-    y = np.empty(out_shape, dtype=prod.dtype)
+                     tiles: tuple[int, int], m: int = 2, start: int = 0,
+                     out: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """M (n*n, O, T) -> y (N, O, oh, ow) from M's columns ``start``..; see
+    :func:`minidl.backend.winograd.output_transform`."""
+    y = np.empty(out_shape, dtype=prod.dtype) if out is None else _out_array(out, out_shape)
+    _check_span(prod, start, out_shape[0] * tiles[0] * tiles[1])
     b = np.zeros(out_shape[1], dtype=prod.dtype) if bias is None else np.ascontiguousarray(bias, dtype=prod.dtype)
-    _output_transform(*_flat(prod), b, y, *tiles, m, _constants(y.dtype))
+    _output_transform(*_flat(prod), prod.shape[2], start, b, y, *tiles, m, _constants(y.dtype))
     return y
 
 
-def output_adjoint(g: np.ndarray, tiles: tuple[int, int], out: np.ndarray | None = None, m: int = 2) -> np.ndarray:
-    """g (N, O, oh, ow) -> dM (n*n, O, T); see :func:`minidl.backend.winograd.output_adjoint`."""
+def output_adjoint(g: np.ndarray, tiles: tuple[int, int], out: np.ndarray | None = None, m: int = 2,
+                   start: int = 0) -> np.ndarray:
+    """g (N, O, oh, ow) -> dM (n*n, O, T), or g's tiles written into columns ``start``.. of ``out``; see
+    :func:`minidl.backend.winograd.output_adjoint`."""
     n, o = g.shape[:2]
     th, tw = tiles
     dm = stack((m + 2) ** 2, o, n * th * tw, g.dtype) if out is None else out
     _out_blocks(dm)  # checks that dm is a stack the kernel can write into
-    _output_adjoint(np.ascontiguousarray(g), *_flat(dm), th, tw, m, _constants(g.dtype))
+    _check_span(dm, start, n * th * tw)
+    _output_adjoint(np.ascontiguousarray(g), *_flat(dm), dm.shape[2], start, th, tw, m, _constants(g.dtype))
     return dm
+
+
+def _check_span(a3: np.ndarray, start: int, count: int) -> None:
+    """The kernels index columns start..start+count-1 of a (k, rows, cols) stack without bounds checks."""
+    if not 0 <= start <= start + count <= a3.shape[2]:
+        raise ValueError(f"winograd: tiles {start}..{start + count} do not fit a stack of {a3.shape[2]} columns")
+
+
+def _out_array(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``out`` checked as an array the kernels can write through: ``shape``, C-contiguous (a slice of samples)."""
+    if out.shape != tuple(shape) or not out.flags.c_contiguous:
+        raise ValueError(f"winograd: out must be a C-contiguous array of shape {tuple(shape)}, got {out.shape}")
+    return out

@@ -6,15 +6,30 @@ numba, for the calling thread), BLAS/OpenMP through a ``threadpoolctl`` limit th
 until the next call. ``get_num_threads()`` returns the last value set, or numba's (else
 the CPU count) before any call. Where numba or threadpoolctl is missing, that part is
 skipped.
+
+``parallel_for(fn, count)`` runs the independent pieces of one op (the Winograd convolution's
+slices of the batch) on that many threads, the caller's one of them, each piece's GEMMs on BLAS
+held at one thread meanwhile. Why not BLAS's own threads for the GEMMs and numba's for the rest:
+after a multi-threaded BLAS call OpenBLAS's idle workers spin for a while, and a second thread of
+ours then shares a core with one of them (measured: transforms split over two threads around
+two-thread GEMMs ran 1.2-1.5x *slower* than one thread). One pool doing all the work, as oneDNN
+does for torch, has no such hand-over.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["get_num_threads", "set_num_threads"]
+import numpy as np
+
+__all__ = ["blas_on_one_thread", "get_num_threads", "matmul", "parallel_for", "set_num_threads"]
 
 _num_threads: int | None = None
 _blas_limit: Any = None  # the threadpoolctl limit in force (kept alive: it is global until replaced)
@@ -33,7 +48,7 @@ def _numba() -> Any:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for numba kernels and for BLAS (numpy's matmul)."""
+    """Use ``n`` threads for minidl's ops (:func:`parallel_for`, :func:`matmul`), numba kernels and BLAS."""
     global _num_threads, _blas_limit
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
@@ -59,3 +74,154 @@ def get_num_threads() -> int:
     if nb is not None:
         return int(nb.get_num_threads())
     return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------- parallel_for
+_pool: list[Any] = [None, None]  # [the ThreadPoolExecutor of the helper threads, (pid, its size)]
+_blas: list[Any] = []  # [the threadpoolctl controllers of the loaded BLAS libraries], once looked up
+_local = threading.local()  # .inside: this thread is running a parallel_for piece
+
+
+def _blas_controllers() -> list[Any] | None:
+    """threadpoolctl's controllers of the BLAS libraries (looked up once), or None without threadpoolctl."""
+    if not _blas:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas.append(None)
+        else:
+            _blas.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _blas[0]
+
+
+def _helpers(n: int) -> ThreadPoolExecutor:
+    """A pool of n helper threads, made once per process (a forked child makes its own: threads do not fork)."""
+    key = (os.getpid(), n)
+    if _pool[1] != key:
+        _pool[0] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minidl")
+        _pool[1] = key
+    return _pool[0]
+
+
+def parallel_for(fn: Callable[[int], None], count: int, threads: int | None = None) -> None:
+    """Call ``fn(i)`` for every i in range(count), spread over ``threads`` threads (default
+    :func:`get_num_threads`; never more than ``count``), the calling thread one of them; return when all
+    are done, raising the first exception any call raised.
+
+    The pieces must be independent (each writes its own part of the outputs) and should release the GIL
+    for most of their time (numpy's GEMMs and the nogil numba kernels do). Meanwhile the BLAS libraries
+    run on one thread per call (restored after): every thread computes, none waits on another's pool.
+    One thread (or no threadpoolctl to hold BLAS with, or a call from inside a piece) runs the pieces in
+    order on the caller's thread, BLAS untouched.
+
+        >>> out = [0] * 4
+        >>> def square(i):
+        ...     out[i] = i * i
+        >>> parallel_for(square, 4, threads=2); out
+        [0, 1, 4, 9]
+    """
+    workers = min(get_num_threads() if threads is None else threads, count)
+    blas = _blas_controllers() if workers > 1 and not getattr(_local, "inside", False) else None
+    if blas is None:
+        for i in range(count):
+            fn(i)
+        return
+    counter = itertools.count()  # next() on it is atomic: each piece is taken once
+
+    def work() -> None:
+        _local.inside = True
+        try:
+            i = next(counter)
+            while i < count:
+                fn(i)
+                i = next(counter)
+        finally:
+            _local.inside = False
+
+    with blas_on_one_thread():
+        futures = [_helpers(workers - 1).submit(work) for _ in range(workers - 1)]
+        error = None
+        try:
+            work()
+        except BaseException as e:  # the helpers must finish before the caller may go on
+            error = e
+        for f in futures:
+            try:
+                f.result()
+            except BaseException as e:
+                error = error or e
+        if error is not None:
+            raise error
+
+
+@contextmanager
+def blas_on_one_thread() -> Iterator[None]:
+    """Hold the BLAS libraries at one thread per call inside the block (restored after; nothing where
+    threadpoolctl is missing). Around the serial GEMMs of an op that also calls :func:`parallel_for`:
+    a multi-threaded BLAS call before it would leave BLAS's workers spinning on the cores its threads need.
+    """
+    blas = _blas_controllers() or []
+    saved = [(c, c.num_threads) for c in blas]
+    for c, n in saved:
+        if n != 1:
+            c.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for c, n in saved:
+            if n != 1:
+                c.set_num_threads(n)
+
+
+#: products of fewer flops run as one BLAS call (on one thread): splitting them costs more than it saves
+MATMUL_SPLIT_FLOPS = 4_000_000
+
+
+def matmul(a: Any, b: Any, out: Any | None = None) -> Any:
+    """``np.matmul(a, b)`` (stacks of matrices, numpy's broadcasting) computed on minidl's threads: the
+    product cut into one piece per thread along its longest side (the columns, the rows, or the summed
+    dimension, whose pieces' results are then added), each piece one BLAS call on one thread
+    (:func:`parallel_for`). minidl's ops take their GEMMs through here, so that BLAS's own threads never
+    run (and never spin, idle, on the cores minidl's next op needs: see the module docstring). Arrays
+    other than numpy's (cupy) go to their own ``matmul``.
+
+        >>> a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)
+        >>> bool((matmul(a, b) == a @ b).all())
+        True
+    """
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        from minidl.backend import array_module
+
+        return array_module(a).matmul(a, b, out=out)
+    if a.ndim < 2 or b.ndim < 2:  # a vector: numpy's own rules, one call
+        with blas_on_one_thread():
+            return np.matmul(a, b, out=out)
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if out is None:
+        out = np.empty((*lead, m, n), dtype=np.result_type(a, b))
+    workers = get_num_threads()
+    flops = 2 * m * n * k * int(np.prod(lead))
+    side = max((n, "n"), (m, "m"), (k, "k"))[1] if workers > 1 else ""
+    size = {"n": n, "m": m, "k": k}.get(side, 0)
+    if flops < MATMUL_SPLIT_FLOPS or size < 2 * workers or _blas_controllers() is None:
+        with blas_on_one_thread():
+            return np.matmul(a, b, out=out)
+    bounds = [size * i // workers for i in range(workers + 1)]
+    parts: list[Any] = [None] * workers
+
+    def piece(i: int) -> None:
+        lo, hi = bounds[i], bounds[i + 1]
+        if side == "n":
+            np.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
+        elif side == "m":
+            np.matmul(a[..., lo:hi, :], b, out=out[..., lo:hi, :])
+        else:
+            parts[i] = np.matmul(a[..., lo:hi], b[..., lo:hi, :])
+
+    parallel_for(piece, workers)
+    if side == "k":
+        np.add(parts[0], parts[1], out=out)
+        for p in parts[2:]:
+            out += p
+    return out

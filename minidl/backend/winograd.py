@@ -53,18 +53,27 @@ float64 on a course-sized layer, relative to the largest value, outputs and inpu
 on large layers (:data:`F4_MIN_OUTPUTS`), where it is 1.3-1.4x faster than F(2x2) (the course
 CNN's 16x16, 8x8 and 4x4 layers at batch 128, forward + backward); ``use_winograd(max_tile=2)`` or
 ``MINIDL_WINOGRAD=2`` keep every layer on F(2x2).
+
+Threads: :func:`forward` and :func:`backward` cut the batch into slices of about :data:`SLICE_TILES`
+tiles that minidl's threads take in turn (:func:`minidl.backend.threads.parallel_for`, BLAS on one
+thread per GEMM), each slice transformed, multiplied on its columns of V and M and transformed back
+while they are in cache; where U outweighs a slice's V and M, each stage runs over the whole batch
+instead, the GEMMs shared by position (:func:`_fused`). Measured on 2 cores (AVX-512), the course
+CNN's 3x3 layers fwd+bwd 0.75-0.85x the time of transforms on one thread around two-thread GEMMs.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from minidl.backend import array_module, numba_kernels_or_none
+from minidl.backend import array_module, numba_kernels_or_none, threads
 from minidl.backend.im2col import overlap
+from minidl.backend.threads import blas_on_one_thread, get_num_threads, parallel_for
 
 __all__ = [
     "applies",
@@ -431,6 +440,29 @@ def _t(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
 
 
+#: tiles per slice of the batch that one thread transforms and multiplies in one go (see :func:`forward`)
+SLICE_TILES = 256
+
+
+def _slices(n: int, per: int, threads: int) -> list[tuple[int, int]]:
+    """Samples 0..n cut into [lo, hi) slices of about :data:`SLICE_TILES` tiles (``per`` per sample), at
+    least two per thread where the batch allows: small enough for a slice's V and M to stay in cache, and
+    enough of them for the threads to share evenly."""
+    count = max(1, min(n, max(-(-n * per // SLICE_TILES), 2 * threads if threads > 1 else 1)))
+    bounds = [n * i // count for i in range(count + 1)]
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+def _fused(u: np.ndarray, v: np.ndarray, prod: np.ndarray, slices: int) -> bool:
+    """Whether each slice of the batch should go through all three stages at once (its V and M still in cache
+    for the next), or each stage over the whole batch, the GEMMs split by position instead (each U[k] read
+    once): unless U is small beside a slice's V and M (an eighth), re-reading it per slice costs more than the
+    cache saves. Measured fwd+bwd on 2 cores (AVX-512), by stages / by slices: the course CNN's 8x8, 4x4 and 2x2
+    layers 0.87-0.93, 0.84, 0.79-0.81, LeNet's 5x5 layers 0.91-0.95; its 16x16 layer, U an eleventh of a
+    slice's V and M, 1.04-1.07."""
+    return 8 * u.nbytes <= (v.nbytes + prod.nbytes) // slices
+
+
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
             keep: tuple[bool, bool], m: int = 2, groups: int = 1) -> tuple[np.ndarray, tuple[Any, ...]]:  # fmt: skip
     """conv2d of x (N, C, H, W) with w (O, C, kh, kw), stride 1, padding ((top, bottom), (left, right)),
@@ -441,6 +473,10 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
     (negative: rows cut off); the blocks' transformed inputs stack along the channels, so one set
     of n*n GEMMs sums them (K = B*C). Returns y (N, O, oh, ow) and what :func:`backward` needs: V
     when ``keep[0]`` (the weight gradient is wanted), U when ``keep[1]`` (the input gradient is).
+
+    The batch goes in slices (:func:`_slices`), each transformed, multiplied (its columns of V and M)
+    and transformed back by one thread while its V and M are in cache, the threads taking slices in
+    turn (:func:`minidl.backend.threads.parallel_for`; its BLAS on one thread each).
     """
     nn = (m + 2) ** 2
     n, c, h, wd = x.shape
@@ -448,38 +484,113 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
     (top, bottom), (left, right) = padding
     oh, ow = h + top + bottom - kh + 1, wd + left + right - kw + 1
     tiles = tiles_for(oh, ow, m)
-    t = n * tiles[0] * tiles[1]
+    per = tiles[0] * tiles[1]
     bh, bw = kernel_blocks(kh, kw)
-    v = input_transform(x, top, left, tiles, out=stack(nn, bh * bw * c, t, x.dtype), m=m, blocks=(bh, bw))
-    u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C/G)
-    prod = workspace("m", nn, o, t, x.dtype)  # (n*n, O, T)
-    np.matmul(grouped(u, groups), grouped(v, groups), out=grouped(prod, groups))
-    y = output_transform(prod, b, (n, o, oh, ow), tiles, m=m)
+    v = stack(nn, bh * bw * c, n * per, x.dtype) if keep[0] else workspace("v", nn, bh * bw * c, n * per, x.dtype)
+    prod = workspace("m", nn, o, n * per, x.dtype)  # (n*n, O, T)
+    y = np.empty((n, o, oh, ow), dtype=x.dtype)
+    parts = _slices(n, per, get_num_threads())
+
+    def transform_in(i: int) -> None:
+        lo, hi = parts[i]
+        input_transform(x[lo:hi], top, left, tiles, out=v, m=m, blocks=(bh, bw), start=lo * per)
+
+    def multiply(k0: int, k1: int, t0: int, t1: int) -> None:
+        np.matmul(grouped(u[k0:k1], groups), grouped(v[k0:k1, :, t0:t1], groups),
+                  out=grouped(prod[k0:k1, :, t0:t1], groups))  # fmt: skip
+
+    def transform_out(i: int) -> None:
+        lo, hi = parts[i]
+        output_transform(prod, b, (hi - lo, o, oh, ow), tiles, m=m, start=lo * per, out=y[lo:hi])
+
+    def one_slice(i: int) -> None:
+        transform_in(i)
+        multiply(0, nn, parts[i][0] * per, parts[i][1] * per)
+        transform_out(i)
+
+    with blas_on_one_thread():
+        u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C/G)
+        if _fused(u, v, prod, len(parts)):
+            parallel_for(one_slice, len(parts))
+        else:
+            spans = _slices(nn, 1, get_num_threads())
+            parallel_for(transform_in, len(parts))
+            parallel_for(lambda i: multiply(*spans[i], 0, n * per), len(spans))
+            parallel_for(transform_out, len(parts))
     return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (kh, kw), (top, left), tiles, m, groups)
 
 
 def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(dx, dw) from the output gradient g (N, O, oh, ow) and :func:`forward`'s saved values;
-    dx is None when U was not kept, dw when V was not."""
+    dx is None when U was not kept, dw when V was not.
+
+    As :func:`forward`, in slices of the batch over the threads: dM of a slice and, for dx, its dV and
+    its input adjoint; then dU = dM @ V^T over the whole batch, the threads taking the n*n positions in turn.
+    """
     v, u, x_shape, (kh, kw), (top, left), tiles, m, groups = saved
     nn = (m + 2) ** 2
     n, o = g.shape[:2]
     c = x_shape[1]
     bh, bw = kernel_blocks(kh, kw)
-    t = n * tiles[0] * tiles[1]
-    dm = output_adjoint(g, tiles, out=workspace("dm", nn, o, t, g.dtype), m=m)  # (n*n, O, T)
-    dw = dx = None
+    per = tiles[0] * tiles[1]
+    dm = workspace("dm", nn, o, n * per, g.dtype)  # (n*n, O, T)
+    dw = dx = dv = du = None
+    if u is not None:
+        dx = np.empty(x_shape, dtype=g.dtype)
+        dv = workspace("dv", nn, bh * bw * c, n * per, g.dtype)
+    if v is not None:
+        du = np.empty((nn, o, v.shape[1] // groups), dtype=g.dtype)  # (n*n, O, B*C/G)
+    parts = _slices(n, per, get_num_threads())
+    spans = _slices(nn, 1, get_num_threads())
+
+    def adjoint_out(i: int) -> None:
+        lo, hi = parts[i]
+        output_adjoint(g[lo:hi], tiles, out=dm, m=m, start=lo * per)
+
+    def input_grad(k0: int, k1: int, t0: int, t1: int) -> None:  # dV = U^T @ dM
+        np.matmul(_t(grouped(u[k0:k1], groups)), grouped(dm[k0:k1, :, t0:t1], groups),
+                  out=grouped(dv[k0:k1, :, t0:t1], groups))  # fmt: skip
+
+    def adjoint_in(i: int) -> None:
+        lo, hi = parts[i]
+        input_adjoint(dv, (hi - lo, *x_shape[1:]), top, left, tiles, m=m, blocks=(bh, bw), start=lo * per,
+                      out=dx[lo:hi])  # fmt: skip
+
+    def one_slice(i: int) -> None:
+        adjoint_out(i)
+        if u is not None:
+            input_grad(0, nn, parts[i][0] * per, parts[i][1] * per)
+            adjoint_in(i)
+
+    def positions(i: int, with_dv: bool) -> None:  # dU = dM @ V^T (and dV) for positions k0..k1-1
+        k0, k1 = spans[i]
+        if v is not None:
+            np.matmul(grouped(dm[k0:k1], groups), _t(grouped(v[k0:k1], groups)), out=_grouped_out(du[k0:k1], groups))
+        if with_dv:
+            input_grad(k0, k1, 0, n * per)
+
+    with blas_on_one_thread():
+        fused = u is None or _fused(u, dv, dm, len(parts))
+        parallel_for(one_slice if fused else adjoint_out, len(parts))
+        if v is not None or not fused:
+            parallel_for(lambda i: positions(i, not fused), len(spans))
+        if not fused:
+            parallel_for(adjoint_in, len(parts))
+        db = weight_adjoint(du, m) if v is not None else None
     if v is not None:  # dU (n*n, O, B*C/G) -> the blocks' gradients (O, B*C/G, 3, 3) -> the kernel's
-        du = np.matmul(grouped(dm, groups), _t(grouped(v, groups)))
-        db = weight_adjoint(du.reshape(nn, o, du.shape[-1]), m)
         cg = c // groups
         dw = db.reshape(o, bh, bw, cg, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, cg, 3 * bh, 3 * bw)
         dw = np.ascontiguousarray(dw[:, :, :kh, :kw])
-    if u is not None:
-        dv = workspace("dv", nn, bh * bw * c, t, g.dtype)
-        np.matmul(_t(grouped(u, groups)), grouped(dm, groups), out=grouped(dv, groups))
-        dx = input_adjoint(dv, x_shape, top, left, tiles, m=m, blocks=(bh, bw))
     return dx, dw
+
+
+def _grouped_out(du: np.ndarray, groups: int) -> np.ndarray:
+    """dU's positions (k, O, C/G) as the (k, G, O/G, C/G) result of the groups' GEMMs, a view (as it is
+    for one group, as :func:`grouped`)."""
+    if groups == 1:
+        return du
+    k, o, cg = du.shape
+    return du.reshape(k, groups, o // groups, cg)
 
 
 def _kernels() -> Any:
@@ -490,6 +601,14 @@ def _kernels() -> Any:
 
 def _use_kernels(*arrays: Any) -> bool:
     return numba_kernels_or_none() is not None and all(type(a) is np.ndarray for a in arrays)
+
+
+def _written(a: Any, out: Any | None) -> Any:
+    """``a``, or ``a`` copied into ``out`` and ``out`` returned."""
+    if out is None:
+        return a
+    out[...] = a
+    return out
 
 
 def _tiles_view(xpad: Any, th: int, tw: int, m: int) -> Any:
@@ -508,7 +627,7 @@ def _apply(mat: np.ndarray, a: Any, axis: int) -> Any:
 
 
 def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: Any | None = None,
-                    m: int = 2, blocks: tuple[int, int] = (1, 1)) -> Any:  # fmt: skip
+                    m: int = 2, blocks: tuple[int, int] = (1, 1), start: int = 0) -> Any:  # fmt: skip
     """x (N, C, H, W) -> V (n*n, C, T): ``B^T d B`` of each tile's n x n window (n = m + 2), k = n*a + b.
 
     Tile t = (n*th + ty)*tw + tx reads padded rows m*ty..m*ty+n-1 and columns m*tx..m*tx+n-1, with
@@ -516,17 +635,18 @@ def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: An
     as many as needed after it. ``out``: a (n*n, C, T) array with C-contiguous blocks to write V into
     (e.g. the channels of a larger :func:`stack`; the numba path), returned. ``blocks`` (bh, bw): V of
     the B = bh*bw 3x3 blocks of a larger kernel (:func:`forward`), (n*n, B*C, T), block (a, b) in channels
-    [(a*bw + b)*C, ...), its input with ``top - 3a``, ``left - 3b`` padding.
+    [(a*bw + b)*C, ...), its input with ``top - 3a``, ``left - 3b`` padding. ``start``: with ``out``, x's
+    T tiles go into its columns start..start+T-1 (a slice of the batch into its part of a larger V).
     """
     if _use_kernels(x):
-        return _kernels().input_transform(x, top, left, tiles, out, m, blocks)
+        return _kernels().input_transform(x, top, left, tiles, out, m, blocks, start)
     (bh, bw), c = blocks, x.shape[1]
     if bh * bw > 1:
         out = stack((m + 2) ** 2, bh * bw * c, x.shape[0] * tiles[0] * tiles[1], x.dtype) if out is None else out
         for a in range(bh):
             for b in range(bw):
                 i = a * bw + b
-                input_transform(x, top - 3 * a, left - 3 * b, tiles, out=out[:, i * c : (i + 1) * c], m=m)
+                input_transform(x, top - 3 * a, left - 3 * b, tiles, out=out[:, i * c : (i + 1) * c], m=m, start=start)
         return out
     xp = array_module(x)
     b_t, k = TILINGS[m].b_t, m + 2
@@ -539,27 +659,31 @@ def input_transform(x: Any, top: int, left: int, tiles: tuple[int, int], out: An
     v = _apply(b_t, _apply(b_t, d, 4), 5)  # B^T d B
     v = xp.ascontiguousarray(v.transpose(4, 5, 1, 0, 2, 3)).reshape(k * k, c, n * th * tw)
     if out is not None:
-        out[...] = v
+        out[:, :, start : start + v.shape[2]] = v
         return out
     return v
 
 
 def input_adjoint(dv: Any, input_shape: tuple[int, int, int, int], top: int, left: int,
-                  tiles: tuple[int, int], m: int = 2, blocks: tuple[int, int] = (1, 1)) -> Any:  # fmt: skip
+                  tiles: tuple[int, int], m: int = 2, blocks: tuple[int, int] = (1, 1), start: int = 0,
+                  out: Any | None = None) -> Any:  # fmt: skip
     """dV (n*n, C, T) -> dx (N, C, H, W): the adjoint of :func:`input_transform`.
 
     Each tile's ``B dV B^T`` is added onto the n x n window it came from; neighbouring windows
     overlap by two rows/columns, so this adds (n*n strided slice-adds), and the padding is cut off.
     ``blocks`` (bh, bw): dV holds the B = bh*bw blocks of a larger kernel (:func:`forward`), block (a, b)
     in channels [(a*bw + b)*C, ...) with ``top - 3a``, ``left - 3b`` padding; their gradients are summed.
+    ``start``: the N samples' tiles are dV's columns start..start+T-1 (a slice of the batch); ``out``: an
+    array of ``input_shape`` to write dx into (C-contiguous: a slice of a larger dx's samples).
     """
     if _use_kernels(dv):
-        return _kernels().input_adjoint(dv, input_shape, top, left, tiles, m, blocks)
+        return _kernels().input_adjoint(dv, input_shape, top, left, tiles, m, blocks, start, out)
     c, (bh, bw) = input_shape[1], blocks
+    dv = dv[:, :, start : start + input_shape[0] * tiles[0] * tiles[1]]
     if bh * bw > 1:
         parts = (input_adjoint(dv[:, (a * bw + b) * c : (a * bw + b + 1) * c], input_shape, top - 3 * a, left - 3 * b,
                                tiles, m) for a in range(bh) for b in range(bw))  # fmt: skip
-        return sum(parts)
+        return _written(sum(parts), out)
     xp = array_module(dv)
     b_t, k = TILINGS[m].b_t, m + 2
     n, c, h, w = input_shape
@@ -573,35 +697,41 @@ def input_adjoint(dv: Any, input_shape: tuple[int, int, int, int], top: int, lef
     dx = xp.zeros(input_shape, dtype=dv.dtype)  # cells no tile reaches get no gradient
     (r0, r1), (c0, c1) = overlap(h, top, m * th + 2), overlap(w, left, m * tw + 2)
     dx[:, :, r0:r1, c0:c1] = acc[:, :, top + r0 : top + r1, left + c0 : left + c1]
-    return dx
+    return _written(dx, out)
 
 
 def output_transform(prod: Any, bias: Any | None, out_shape: tuple[int, int, int, int], tiles: tuple[int, int],
-                     m: int = 2) -> Any:  # fmt: skip
-    """M (n*n, O, T) -> y (N, O, oh, ow): ``A^T M A`` of each tile (+ ``bias`` (O,)), cut to oh x ow."""
+                     m: int = 2, start: int = 0, out: Any | None = None) -> Any:  # fmt: skip
+    """M (n*n, O, T) -> y (N, O, oh, ow): ``A^T M A`` of each tile (+ ``bias`` (O,)), cut to oh x ow.
+
+    ``start``: y's tiles are M's columns start..start+N*th*tw-1 (a slice of the batch); ``out``: an array of
+    ``out_shape`` to write y into (C-contiguous: a slice of a larger y's samples).
+    """
     if _use_kernels(prod):
-        return _kernels().output_transform(prod, bias, out_shape, tiles, m)
+        return _kernels().output_transform(prod, bias, out_shape, tiles, m, start, out)
     xp = array_module(prod)
     a_t, k = TILINGS[m].a_t, m + 2
     n, o, oh, ow = out_shape
     th, tw = tiles
-    t = prod.reshape(k, k, o, n, th, tw)
+    t = prod[:, :, start : start + n * th * tw].reshape(k, k, o, n, th, tw)
     y = _apply(a_t, _apply(a_t, t, 0), 1)  # (m, m, O, N, th, tw)
     full = y.transpose(3, 2, 4, 0, 5, 1).reshape(n, o, m * th, m * tw)
-    out = xp.empty(out_shape, dtype=prod.dtype)
+    out = xp.empty(out_shape, dtype=prod.dtype) if out is None else out
     out[...] = full[:, :, :oh, :ow]
     if bias is not None:
         out += bias.reshape(o, 1, 1)
     return out
 
 
-def output_adjoint(g: Any, tiles: tuple[int, int], out: np.ndarray | None = None, m: int = 2) -> Any:
+def output_adjoint(g: Any, tiles: tuple[int, int], out: np.ndarray | None = None, m: int = 2,
+                   start: int = 0) -> Any:
     """g (N, O, oh, ow) -> dM (n*n, O, T): the adjoint of :func:`output_transform`, ``A g A^T`` per tile.
 
-    ``out``: a (n*n, O, T) array to write dM into (the numba path; e.g. a :func:`workspace`).
+    ``out``: a (n*n, O, T') array to write dM into (e.g. a :func:`workspace`), g's T tiles in its columns
+    start..start+T-1 (a slice of the batch into its part of a larger dM).
     """
     if _use_kernels(g):
-        return _kernels().output_adjoint(g, tiles, out, m)
+        return _kernels().output_adjoint(g, tiles, out, m, start)
     xp = array_module(g)
     a_t, k = TILINGS[m].a_t, m + 2
     n, o, oh, ow = g.shape
@@ -610,7 +740,11 @@ def output_adjoint(g: Any, tiles: tuple[int, int], out: np.ndarray | None = None
     gpad[:, :, :oh, :ow] = g
     t = gpad.reshape(n, o, th, m, tw, m).transpose(3, 5, 1, 0, 2, 4)  # (m, m, O, N, th, tw)
     dm = _apply(a_t.T, _apply(a_t.T, t, 0), 1)  # (n, n, O, N, th, tw)
-    return xp.ascontiguousarray(dm).reshape(k * k, o, n * th * tw)
+    dm = xp.ascontiguousarray(dm).reshape(k * k, o, n * th * tw)
+    if out is not None:
+        out[:, :, start : start + dm.shape[2]] = dm
+        return out
+    return dm
 
 
 #: G g G^T of a 3x3 filter g on F(2x2), flattened: kron(G, G) (16, 9) maps g's 9 taps (row-major) to the
@@ -623,7 +757,7 @@ def weight_transform(w: Any, m: int = 2) -> Any:
     xp = array_module(w)
     o, c = w.shape[:2]
     gg = xp.asarray(TILINGS[m].gg, dtype=w.dtype)
-    return xp.matmul(gg, w.reshape(o * c, 9).T).reshape(gg.shape[0], o, c)
+    return threads.matmul(gg, w.reshape(o * c, 9).T).reshape(gg.shape[0], o, c)
 
 
 def weight_adjoint(du: Any, m: int = 2) -> Any:
@@ -631,4 +765,4 @@ def weight_adjoint(du: Any, m: int = 2) -> Any:
     xp = array_module(du)
     o, c = du.shape[1:]
     gg = xp.asarray(TILINGS[m].gg, dtype=du.dtype)
-    return xp.matmul(du.reshape(gg.shape[0], o * c).T, gg).reshape(o, c, 3, 3)
+    return threads.matmul(du.reshape(gg.shape[0], o * c).T, gg).reshape(o, c, 3, 3)

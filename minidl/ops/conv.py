@@ -17,7 +17,8 @@ and L = N*oh*ow (the number of windows)::
       backward        dx   = w @ im2col(g)               (conv2d's forward, on g)
                       dw   = x @ im2col(g)^T             (conv2d's dw, roles swapped)
 
-Groups are a batched matmul over the leading G axis (depthwise: G = C).
+Groups are a batched matmul over the leading G axis (depthwise: G = C). The GEMMs run on minidl's
+threads (:func:`minidl.backend.threads.matmul`), never on BLAS's own.
 
 Convolutions with stride 1, dilation 1, at least 16 input channels per group and enough
 batch x output area (``winograd.plan``) take another path on the CPU when the numba kernels
@@ -59,7 +60,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minidl.autograd.function import Function
-from minidl.backend import array_module, numba_kernels_or_none, winograd
+from minidl.backend import array_module, numba_kernels_or_none, threads, winograd
 from minidl.backend.im2col import Pads, col2im, conv_output_size, im2col, tap_range
 from minidl.errors import ShapeError
 from minidl.tensor import Tensor
@@ -124,7 +125,7 @@ def _layout_kernels(*arrays: Any) -> Any:
 
 def _matmul_t(a: Any, b: Any) -> Any:
     """a @ b^T for stacks of matrices (BLAS reads the transposed operand in place)."""
-    return array_module(a).matmul(a, b.transpose(0, 2, 1))
+    return threads.matmul(a, b.transpose(0, 2, 1))
 
 
 # ---------------------------------------------------------------------------- conv2d
@@ -299,7 +300,7 @@ class Convolution(Function):
         cols = None
         for lo, hi in chunks:
             cols = im2col(x[lo:hi], *geom).reshape(groups, k, (hi - lo) * oh * ow)  # (G, K, L)
-            rows = xp.matmul(w3, cols)  # (G, O/G, L)
+            rows = threads.matmul(w3, cols)  # (G, O/G, L)
             if nk is not None:  # the (O, N) -> (N, O) swap and the bias add in one compiled pass
                 nk.rows_to_planes(rows, b, out[lo:hi])
             elif b is None:
@@ -371,7 +372,7 @@ class Convolution(Function):
             if need_x:
                 o = w.shape[0]
                 w3 = w.reshape(G, o // G, k)
-                gcols = xp.matmul(w3.transpose(0, 2, 1), g3)  # (G, K, L)
+                gcols = threads.matmul(w3.transpose(0, 2, 1), g3)  # (G, K, L)
                 part = col2im(gcols, (hi - lo, c, h, wd), *geom)
                 if gx is None:
                     gx = part
@@ -436,7 +437,7 @@ class ConvolutionTranspose(Function):
         x3 = None
         for lo, hi in chunks:
             x3 = _to_rows(x[lo:hi], groups)  # (G, Cin/G, L)
-            cols = xp.matmul(w3.transpose(0, 2, 1), x3)  # (G, K, L)
+            cols = threads.matmul(w3.transpose(0, 2, 1), x3)  # (G, K, L)
             y = col2im(cols, (hi - lo, cout, core_h, core_w), *geom)
             if out is None:
                 out = y
@@ -472,7 +473,7 @@ class ConvolutionTranspose(Function):
             cols = im2col(g[lo:hi, :, :core_h, :core_w], *geom).reshape(G, k, (hi - lo) * h * wd)  # (G, K, L)
             if need_x:
                 w3 = w.reshape(G, cin // G, k)
-                part = _from_rows(xp.matmul(w3, cols), hi - lo, h, wd)
+                part = _from_rows(threads.matmul(w3, cols), hi - lo, h, wd)
                 if gx is None:
                     gx = xp.ascontiguousarray(part)
                 else:

@@ -10,7 +10,7 @@ Backward: dA = g @ B^T, dB = A^T @ g, with 1-D operands treated as a row (A) or 
 from __future__ import annotations
 
 from minidl.autograd.function import Function
-from minidl.backend import array_module
+from minidl.backend import array_module, threads
 from minidl.errors import ShapeError
 from minidl.ops.elementwise import promote
 from minidl.tensor import Tensor
@@ -26,7 +26,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return array_module(a).matmul(a, b)
+        return threads.matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -41,11 +41,11 @@ class MatMul(Function):
             g = xp.expand_dims(g, -2)  # the row dim
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = xp.matmul(g, xp.swapaxes(b2, -1, -2))
+            ga = threads.matmul(g, xp.swapaxes(b2, -1, -2))
             if a.ndim == 1:
                 ga = ga[..., 0, :]
         if ctx.needs_input_grad[1]:
-            gb = xp.matmul(xp.swapaxes(a2, -1, -2), g)
+            gb = threads.matmul(xp.swapaxes(a2, -1, -2), g)
             if b.ndim == 1:
                 gb = gb[..., 0]
         return ga, gb
@@ -113,7 +113,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
-        out = array_module(x).matmul(x, w.T)
+        out = threads.matmul(x, w.T)
         if b is not None:
             out += b
         return out
@@ -121,12 +121,11 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        xp = array_module(g)
-        gx = xp.matmul(g, w) if ctx.needs_input_grad[0] else None
+        gx = threads.matmul(g, w) if ctx.needs_input_grad[0] else None
         gw = gb = None
         g2 = g.reshape(-1, g.shape[-1])
         if ctx.needs_input_grad[1]:
-            gw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1]))
+            gw = threads.matmul(g2.T, x.reshape(-1, x.shape[-1]))
         if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb

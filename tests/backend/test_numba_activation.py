@@ -72,9 +72,14 @@ def test_relu_kernels_match_reference_bit_for_bit(data):
     assert_same_bits(nk.relu_backward(g, out), _ref_backward(g, out))
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_relu_kernels_long_array_with_special_values(dtype):
-    """Long enough for the vectorised loop and its remainder; every special value as input and as gradient."""
+def test_relu_kernels_long_array_with_special_values(dtype, split, monkeypatch):
+    """Long enough for the vectorised loop and its remainder; every special value as input and as gradient.
+    ``split``: the arrays cut between two threads (nk.split), as large activations are."""
+    if split:
+        monkeypatch.setattr(nk, "SPLIT_MIN", 0)
+        monkeypatch.setattr(nk, "get_num_threads", lambda: 2)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 7, 101)).astype(dtype)
     x.flat[rng.integers(0, x.size, 300)] = rng.choice(np.array(SPECIAL, dtype=dtype), 300)

@@ -236,6 +236,36 @@ def test_max_pool_2x2_stride2_kernels_same_bits(case):
     np.testing.assert_array_equal(_bits(nk.max_pool2d_backward(g, code, shape, *geo)), _bits(gx_r))
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize(
+    "geo, size",
+    [
+        (((2, 2), (2, 2), (0, 0), (1, 1)), (12, 12)),  # MaxPool2d(2)'s kernels
+        (((3, 3), (1, 1), (1, 1), (1, 1)), (8, 9)),  # MaxPool2d(3, 1, 1)
+        (((3, 3), (2, 2), (1, 1), (1, 1)), (10, 12)),  # the stem pool on even planes
+        (((2, 2), (1, 1), (0, 0), (1, 1)), (7, 7)),  # 2x2 windows inside the input
+        (((3, 2), (2, 1), (1, 0), (1, 2)), (9, 8)),  # the general kernel
+    ],
+)
+def test_max_pool_kernels_split_over_threads_same_bits(geo, size, threads, monkeypatch):
+    """Cut into slices of the batch on several threads (nk.split), the kernels give the whole call's bits."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(-3, 3, (5, 3, *size)).astype(np.float32)
+    x.flat[rng.integers(0, x.size, 20)] = rng.choice(np.array(SPECIAL, dtype=np.float32), 20)
+    out = tuple(conv_output_size(s, k, st_, p, d) for s, k, st_, p, d in zip(size, *geo))
+    g = rng.standard_normal((5, 3, *out)).astype(np.float32)
+    results = []
+    for split in (False, True):
+        monkeypatch.setattr(nk, "SPLIT_MIN", 0 if split else 1 << 62)
+        monkeypatch.setattr(nk, "get_num_threads", lambda: threads)
+        best, code = nk.max_pool2d_forward(x, *geo, out, np.uint8)
+        results.append((best, code, nk.max_pool2d_backward(g, code, x.shape, *geo)))
+    (best, code, gx), (best_s, code_s, gx_s) = results
+    np.testing.assert_array_equal(code_s, code)
+    np.testing.assert_array_equal(_bits(best_s), _bits(best))
+    np.testing.assert_array_equal(_bits(gx_s), _bits(gx))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", [(32, 32), (16, 18), (9, 35)])
 def test_max_pool_2x2_stride2_kernels_long_rows(dtype, size):

@@ -17,6 +17,9 @@
 
 from __future__ import annotations
 
+import itertools
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -125,13 +128,16 @@ def _winograd(x, w, b, pads, g, m=2):
 
 @pytest.mark.parametrize("m", [2, 4], ids=["F2", "F4"])
 @pytest.mark.parametrize("kernels", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("fused", [True, False], ids=["slices", "stages"])
 @given(setup=geometry())
-def test_transforms_compute_torchs_convolution_and_gradients(kernels, m, setup):
+def test_transforms_compute_torchs_convolution_and_gradients(fused, kernels, m, setup):
+    """Each slice of the batch through all the stages at once, or each stage over the whole batch (the GEMMs
+    by position); the batch's 1-3 samples are 1-3 slices (wg._slices), shared by the threads."""
     x, w, b, pads = setup  # any kernel from 3x3 to 7x7: blocks of 3x3 beyond 3
     ref_y, _, _ = _torch_conv(x, w, b, pads, None)
     g = np.random.default_rng(0).standard_normal(ref_y.shape)
     ref_y, ref_dx, ref_dw = _torch_conv(x, w, b, pads, g)
-    with numba_path(kernels):
+    with numba_path(kernels), mock.patch.object(wg, "_fused", lambda *a: fused):
         y, dx, dw = _winograd(x, w, b, pads, g, m)
     for got, want in ((y, ref_y), (dx, ref_dx), (dw, ref_dw)):
         assert got.shape == want.shape and got.dtype == np.float64
@@ -172,6 +178,52 @@ def test_numba_kernels_match_the_numpy_reference(dtype, shift, m, setup):
     for ref, got in zip(results[False], results[True]):
         assert got.dtype == dtype and got.shape == ref.shape
         np.testing.assert_allclose(got, ref, **tol)
+
+
+@pytest.mark.parametrize("m", [2, 4], ids=["F2", "F4"])
+@pytest.mark.parametrize("kernels", [False, True], ids=["numpy", "numba"])
+@given(setup=geometry())
+def test_transforms_of_slices_of_the_batch(kernels, m, setup):
+    """Each transform on samples [lo, hi) writes (or reads) exactly their tiles' columns of a whole batch's
+    stack (``start``) and their samples of a whole output (``out``): the slices' results make the whole's."""
+    x, w, b, pads = setup
+    (top, bottom), (left, right) = pads
+    kh, kw = w.shape[2:]
+    blocks = wg.kernel_blocks(kh, kw)
+    oh, ow = x.shape[2] + top + bottom - kh + 1, x.shape[3] + left + right - kw + 1
+    tiles, nn, n = wg.tiles_for(oh, ow, m), (m + 2) ** 2, x.shape[0]
+    per = tiles[0] * tiles[1]
+    rng = np.random.default_rng(3)
+    prod = wg.stack(nn, w.shape[0], n * per, x.dtype)
+    prod[...] = rng.standard_normal(prod.shape)
+    dv = wg.stack(nn, blocks[0] * blocks[1] * x.shape[1], n * per, x.dtype)
+    dv[...] = rng.standard_normal(dv.shape)
+    g = rng.standard_normal((n, w.shape[0], oh, ow))
+    cuts = [(0, n)] if n == 1 else [(0, 1), (1, n)]
+    with numba_path(kernels):
+        whole = (wg.input_transform(x, top, left, tiles, m=m, blocks=blocks),
+                 wg.output_transform(prod, b, g.shape, tiles, m=m), wg.output_adjoint(g, tiles, m=m),
+                 wg.input_adjoint(dv, x.shape, top, left, tiles, m=m, blocks=blocks))  # fmt: skip
+        v, dm = wg.stack(nn, dv.shape[1], n * per, x.dtype), wg.stack(nn, w.shape[0], n * per, x.dtype)
+        y, dx = np.empty(g.shape), np.empty(x.shape)
+        for lo, hi in cuts:
+            got = wg.input_transform(x[lo:hi], top, left, tiles, out=v, m=m, blocks=blocks, start=lo * per)
+            assert got is v
+            wg.output_transform(prod, b, (hi - lo, *g.shape[1:]), tiles, m=m, start=lo * per, out=y[lo:hi])
+            wg.output_adjoint(g[lo:hi], tiles, out=dm, m=m, start=lo * per)
+            wg.input_adjoint(dv, (hi - lo, *x.shape[1:]), top, left, tiles, m=m, blocks=blocks, start=lo * per,
+                             out=dx[lo:hi])  # fmt: skip
+    for got, want in zip((v, y, dm, dx), whole):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_slices_cover_the_batch():
+    for n, per, threads in [(1, 1, 2), (3, 16, 2), (128, 16, 2), (128, 1, 2), (5, 1000, 1), (7, 1, 3)]:
+        parts = wg._slices(n, per, threads)
+        assert parts[0][0] == 0 and parts[-1][1] == n
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(parts)) and all(hi > lo for lo, hi in parts)
+        assert len(parts) >= min(n, 2 * threads if threads > 1 else 1)
+    assert len(wg._slices(128, 16, 2)) == 128 * 16 // wg.SLICE_TILES
 
 
 @pytest.mark.parametrize("m", [2, 4], ids=["F2", "F4"])
