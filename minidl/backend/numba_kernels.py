@@ -203,7 +203,7 @@ def _padded_planes(x, c, pad, ph, pw, top, i0, i1, left, j0, j1):  # pragma: no 
                    i1 - i0, j1 - j0)  # fmt: skip
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _im2col_gather(x, cols, kh, kw, top, left, dh, dw, hp, wp, idx, i0, i1, j0, j1):  # pragma: no cover - compiled
     # as _im2col, for short output rows: per channel, its N planes copied into zero-bordered (hp, wp) scratch
     # planes (the padded extent the windows read), then each (tap, sample) block of oh*ow columns gathered
@@ -225,7 +225,7 @@ def _im2col_gather(x, cols, kh, kw, top, left, dh, dw, hp, wp, idx, i0, i1, j0, 
                     cf[dst + t] = pad[src + idx[t]]
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _col2im_gather(cols, out, kh, kw, top, left, dh, dw, hp, wp, idx, i0, i1, j0, j1):  # pragma: no cover - compiled
     # the adjoint of _im2col_gather, as _col2im: per channel, each (tap, sample) block of columns added onto
     # zero (hp, wp) scratch planes through idx, taps in the reference's order (the same sums, bit for bit),
@@ -262,7 +262,7 @@ def _strided_add(dst, d0, step, src, s0, size):  # pragma: no cover - compiled
         dst[d0 + step * t] += src[s0 + t]
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _im2col(x, cols, kh, kw, sh, sw, top, left, dh, dw):  # pragma: no cover - compiled
     # x (N, C, H, W) -> cols (C, kh, kw, N, oh, ow), both C-contiguous, indexed flat (no per-row views):
     # cols[c, i, j, n, y, x] = xpad[n, c, y*sh + i*dh, x*sw + j*dw]
@@ -318,7 +318,7 @@ def _tap_bounds(w, ow, off, stride):  # pragma: no cover - compiled
     return lo, hi
 
 
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _col2im(cols, out, kh, kw, sh, sw, top, left, dh, dw):  # pragma: no cover - compiled
     # cols (C, kh, kw, N, oh, ow) -> out (N, C, H, W), both C-contiguous, summed tap by tap (the reference's order)
     n_, c_, h, w = out.shape
@@ -412,7 +412,7 @@ def col2im(
 # im2col's GEMM gives (O, N*L) rows (L = oh*ow); the network wants (N, O, oh, ow) planes, and the backward
 # the other way round. numpy's transposing add of the bias measured 2.1 ms for the course CNN's first layer
 # ((32, 128, 1024) float32), this loop 0.7 ms; rows from g and the bias gradient in one pass likewise.
-@njit(cache=True, parallel=_PARALLEL)
+@njit(cache=True, parallel=_PARALLEL, nogil=True)
 def _rows_to_planes(y, bias, has_bias, out):  # pragma: no cover - compiled
     # y (O, N, L) -> out (N, O, L): out[n, o] = y[o, n] (+ bias[o])
     o_, n_, size = y.shape
@@ -428,7 +428,7 @@ def _rows_to_planes(y, bias, has_bias, out):  # pragma: no cover - compiled
                     dst[t] = src[t]
 
 
-@njit(cache=True, parallel=_PARALLEL, fastmath={"reassoc"})  # the plane sums vectorised (any order)
+@njit(cache=True, parallel=_PARALLEL, fastmath={"reassoc"})  # the plane sums vectorised (any order, nogil=True)
 def _planes_to_rows(g, rows, sums, want_sums):  # pragma: no cover - compiled
     # g (N, O, L) -> rows (O, N, L); sums[o] = the sum of g[:, o] (each plane's in the dtype, added up in
     # float64) when want_sums
@@ -485,7 +485,7 @@ def wgrad_direct_applies(o: int, k: int, groups: int) -> bool:
     return groups == 1 and o % 4 == 0 and k % 3 == 0 and k <= WGRAD_DIRECT_MAX_K
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})  # the dot products vectorised (any order)
+@njit(cache=True, fastmath={"reassoc", "contract"})  # the dot products vectorised (any order, nogil=True)
 def _wgrad_direct(g, cols, acc, sums, want_sums):  # pragma: no cover - compiled
     # acc (O, K) += sum over n, l of g[n, o, l] * cols[k, n*L + l]; sums[o] += each plane g[n, o]'s sum (float64,
     # each plane's in the dtype, as _planes_to_rows)

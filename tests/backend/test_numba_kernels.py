@@ -392,7 +392,7 @@ def test_conv_im2col_path_uses_the_layout_kernels(monkeypatch, bias):
             mx, mw, mb = (md.tensor(a, requires_grad=True) for a in (x, w, b))
             my = F.conv2d(mx, mw, mb if bias else None, stride=2, padding=1)
             my.backward(md.ones(*my.shape))
-        assert sorted(calls) == (["planes_to_rows", "rows_to_planes"] if enabled else [])
+        assert sorted(set(calls)) == (["planes_to_rows", "rows_to_planes"] if enabled else [])  # once per slice
         np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-12)
         for m, t in ((mx, tx), (mw, tw)) + (((mb, tb),) if bias else ()):
             np.testing.assert_allclose(m.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -9,6 +9,7 @@ course's hand-computed examples.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -281,6 +282,34 @@ def test_chunks_cover_the_batch(tiny_im2col_limit):
     set_im2col_memory_limit(10**9)
     assert conv_ops._batch_chunks(7, 80) == [(0, 7)]
     assert conv_ops._batch_chunks(0, 80) == [(0, 0)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_slices_cover_the_batch_within_the_memory_limit(threads, monkeypatch):
+    """The im2col path's slices: the whole batch in order, enough for the threads, small enough for the cache
+    (SLICE_BYTES) and, all threads' columns together, for the memory limit; one thread: the limit's chunks."""
+    monkeypatch.setattr(conv_ops.threads, "get_num_threads", lambda: threads)
+    x = np.empty((1,))
+    old = get_im2col_memory_limit()
+    try:
+        for limit, n, cols, rows, weights in [(10**9, 128, 110_000, 131_000, 3456), (10**9, 7, 10, 10, 10),
+                                              (10**9, 32, 40_000, 10_000, 10**8), (300_000, 64, 100_000, 0, 0),
+                                              (10**9, 1, 10, 10, 10), (10**9, 0, 10, 10, 10)]:  # fmt: skip
+            set_im2col_memory_limit(limit)
+            parts = conv_ops._slices(x, n, cols, rows, weights)
+            if threads == 1 or n < 2:
+                assert parts == conv_ops._batch_chunks(n, cols)
+                continue
+            assert parts[0][0] == 0 and parts[-1][1] == n
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(parts)) and all(hi > lo for lo, hi in parts)
+            assert len(parts) >= min(n, threads)
+            biggest = max(hi - lo for lo, hi in parts)
+            assert threads * biggest * cols <= max(limit, threads * cols)
+            if weights < conv_ops.SLICE_BYTES:
+                assert len(parts) >= min(n, 2 * threads)
+                assert biggest * (cols + rows) <= max(conv_ops.SLICE_BYTES, cols + rows) or len(parts) == n
+    finally:
+        set_im2col_memory_limit(old)
 
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, None, True])
