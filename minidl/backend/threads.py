@@ -78,19 +78,20 @@ def get_num_threads() -> int:
 
 # ---------------------------------------------------------------------------- parallel_for
 _pool: list[Any] = [None, None]  # [the ThreadPoolExecutor of the helper threads, (pid, its size)]
-_blas: list[Any] = []  # [the threadpoolctl controllers of the loaded BLAS libraries], once looked up
+_blas: list[Any] = []  # [the threadpoolctl controllers of the loaded BLAS libraries, len(sys.modules) then]
 _local = threading.local()  # .inside: this thread is running a parallel_for piece
 
 
 def _blas_controllers() -> list[Any] | None:
-    """threadpoolctl's controllers of the BLAS libraries (looked up once), or None without threadpoolctl."""
-    if not _blas:
+    """threadpoolctl's controllers of the loaded BLAS libraries, or None without threadpoolctl. Looked up again
+    after new modules were imported (importing scipy loads a second BLAS, which numba's ``np.dot`` calls)."""
+    if not _blas or (_blas[0] is not None and _blas[1] != len(sys.modules)):
         try:
             from threadpoolctl import ThreadpoolController
         except ImportError:
-            _blas.append(None)
+            _blas[:] = [None, 0]
         else:
-            _blas.append(ThreadpoolController().select(user_api="blas").lib_controllers)
+            _blas[:] = [ThreadpoolController().select(user_api="blas").lib_controllers, len(sys.modules)]
     return _blas[0]
 
 
