@@ -129,9 +129,9 @@ def supports(*arrays: Any) -> bool:
     return all(type(a) is np.ndarray and a.dtype in _FLOATS for a in arrays)
 
 
-#: a kernel call over fewer values than this runs whole on the calling thread (a hand-over to another
-#: thread costs tens of microseconds)
-SPLIT_MIN = 1 << 16
+#: a kernel call over fewer values than this runs whole on the calling thread (a hand-over to another thread
+#: costs 30-80 us, as long as one thread's ReLU of about 250k values: minidl.backend.threads.PARALLEL_MIN_BYTES)
+SPLIT_MIN = 1 << 20
 
 
 def split(kernel: Any, count: int, arrays: tuple[np.ndarray, ...], per_item: int = 1, args: tuple = ()) -> None:

@@ -73,7 +73,7 @@ import numpy as np
 
 from minidl.backend import array_module, numba_kernels_or_none, threads
 from minidl.backend.im2col import overlap
-from minidl.backend.threads import blas_on_one_thread, get_num_threads, parallel_for
+from minidl.backend.threads import blas_on_one_thread, parallel_for
 
 __all__ = [
     "applies",
@@ -489,7 +489,7 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
     v = stack(nn, bh * bw * c, n * per, x.dtype) if keep[0] else workspace("v", nn, bh * bw * c, n * per, x.dtype)
     prod = workspace("m", nn, o, n * per, x.dtype)  # (n*n, O, T)
     y = np.empty((n, o, oh, ow), dtype=x.dtype)
-    parts = _slices(n, per, get_num_threads())
+    parts = _slices(n, per, threads.threads_for(v.nbytes + prod.nbytes))
 
     def transform_in(i: int) -> None:
         lo, hi = parts[i]
@@ -513,7 +513,7 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
         if _fused(u, v, prod, len(parts)):
             parallel_for(one_slice, len(parts))
         else:
-            spans = _slices(nn, 1, get_num_threads())
+            spans = _slices(nn, 1, threads.threads_for(2 * nn * o * v.shape[1] * n * per // 8))  # flops / 8
             parallel_for(transform_in, len(parts))
             parallel_for(lambda i: multiply(*spans[i], 0, n * per), len(spans))
             parallel_for(transform_out, len(parts))
@@ -540,8 +540,8 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
         dv = workspace("dv", nn, bh * bw * c, n * per, g.dtype)
     if v is not None:
         du = np.empty((nn, o, v.shape[1] // groups), dtype=g.dtype)  # (n*n, O, B*C/G)
-    parts = _slices(n, per, get_num_threads())
-    spans = _slices(nn, 1, get_num_threads())
+    parts = _slices(n, per, threads.threads_for(dm.nbytes + (0 if dv is None else dv.nbytes)))
+    spans = _slices(nn, 1, threads.threads_for(2 * nn * o * c * bh * bw * n * per // 8))  # a GEMM's flops / 8
 
     def adjoint_out(i: int) -> None:
         lo, hi = parts[i]

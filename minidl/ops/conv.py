@@ -114,7 +114,7 @@ def _slices(x: Any, n: int, cols_bytes: int, rows_bytes: int, weight_bytes: int)
     columns and rows (each slice's GEMM reads them all); never more columns at once than the memory limit
     (:func:`_batch_chunks`). One thread, or a cupy array: the memory limit's chunks only."""
     chunks = _batch_chunks(n, cols_bytes)
-    workers = threads.get_num_threads() if type(x) is np.ndarray else 1
+    workers = threads.threads_for(n * (cols_bytes + rows_bytes)) if type(x) is np.ndarray else 1
     if workers < 2 or n < 2:
         return chunks
     per = max(1, SLICE_BYTES // max(cols_bytes + rows_bytes, 1))

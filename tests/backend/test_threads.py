@@ -143,3 +143,8 @@ def test_convolution_leaves_blas_threads_as_they_were(two_threads):
     conv = md.nn.Conv2d(16, 32, 3, padding=1)
     conv(x).sum().backward()
     assert {lib: n for lib, n in _blas_threads().items() if lib in before} == before
+
+
+def test_threads_for_small_work_is_one(two_threads):
+    assert threads.threads_for(threads.PARALLEL_MIN_BYTES - 1) == 1
+    assert threads.threads_for(threads.PARALLEL_MIN_BYTES) == 2

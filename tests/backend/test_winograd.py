@@ -137,7 +137,8 @@ def test_transforms_compute_torchs_convolution_and_gradients(fused, kernels, m, 
     ref_y, _, _ = _torch_conv(x, w, b, pads, None)
     g = np.random.default_rng(0).standard_normal(ref_y.shape)
     ref_y, ref_dx, ref_dw = _torch_conv(x, w, b, pads, g)
-    with numba_path(kernels), mock.patch.object(wg, "_fused", lambda *a: fused):
+    with numba_path(kernels), mock.patch.object(wg, "_fused", lambda *a: fused), \
+            mock.patch.object(wg.threads, "PARALLEL_MIN_BYTES", 0):  # fmt: skip
         y, dx, dw = _winograd(x, w, b, pads, g, m)
     for got, want in ((y, ref_y), (dx, ref_dx), (dw, ref_dw)):
         assert got.shape == want.shape and got.dtype == np.float64

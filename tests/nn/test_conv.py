@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -89,6 +90,16 @@ def _check_conv(x, w, b, kw, **tol):
 def test_conv2d_matches_torch(setup):
     x, w, b, kw = setup
     _check_conv(x, w, b, kw, **_tol(x.dtype))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@given(setup=conv_setup())
+def test_conv2d_in_slices_over_threads_matches_torch(threads, setup):
+    """Every batch cut into slices (conv_ops._slices) that the threads take in turn, columns kept or rebuilt."""
+    x, w, b, kw = setup
+    with mock.patch.object(conv_ops.threads, "PARALLEL_MIN_BYTES", 0), \
+            mock.patch.object(conv_ops.threads, "get_num_threads", lambda: threads):  # fmt: skip
+        _check_conv(x, w, b, kw, **_tol(x.dtype))
 
 
 @given(setup=conv_setup(depthwise=True))
@@ -289,6 +300,7 @@ def test_slices_cover_the_batch_within_the_memory_limit(threads, monkeypatch):
     """The im2col path's slices: the whole batch in order, enough for the threads, small enough for the cache
     (SLICE_BYTES) and, all threads' columns together, for the memory limit; one thread: the limit's chunks."""
     monkeypatch.setattr(conv_ops.threads, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(conv_ops.threads, "PARALLEL_MIN_BYTES", 0)
     x = np.empty((1,))
     old = get_im2col_memory_limit()
     try:
