@@ -1092,13 +1092,17 @@ def supports_flat(*arrays: Any) -> bool:
             and all(a.dtype == arrays[0].dtype for a in arrays))  # fmt: skip
 
 
-def relu_forward(x: np.ndarray) -> np.ndarray:
-    """:class:`minidl.ops.activation.ReLU`'s forward ``where(x < 0, 0, x)``, bit for bit: a new array, x's shape.
+def relu_forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """:class:`minidl.ops.activation.ReLU`'s forward ``where(x < 0, 0, x)``, bit for bit: a new array, x's shape,
+    or ``out`` (C-contiguous, x's shape and dtype; ``x`` itself for ``inplace=True``).
 
     ``x``: C-contiguous float32/float64 (:func:`supports_flat`). Measured 0.25-0.5x ``np.maximum(x, 0)``'s
     time on the course CNN's activations ((128, 32, 32, 32) float32: 1.46 -> 0.69 ms).
     """
-    out = np.empty_like(x, order="C")
+    if out is None:
+        out = np.empty_like(x, order="C")
+    elif out.shape != x.shape or out.dtype != x.dtype or not out.flags.c_contiguous:
+        raise ValueError("relu_forward: out must be a C-contiguous array of x's shape and dtype")
     split(_relu_fwd, x.size, (x.reshape(-1), out.reshape(-1)))
     return out
 

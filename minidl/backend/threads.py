@@ -216,9 +216,11 @@ def matmul(a: Any, b: Any, out: Any | None = None) -> Any:
         out = np.empty((*lead, m, n), dtype=np.result_type(a, b))
     workers = get_num_threads()
     flops = 2 * m * n * k * int(np.prod(lead))
+    moved = a.nbytes + b.nbytes + out.nbytes  # a thin product (a Winograd weight transform's) is memory-bound
     side = max((n, "n"), (m, "m"), (k, "k"))[1] if workers > 1 else ""
     size = {"n": n, "m": m, "k": k}.get(side, 0)
-    if flops < MATMUL_SPLIT_FLOPS or size < 2 * workers or _blas_controllers() is None:
+    small = flops < MATMUL_SPLIT_FLOPS and moved < PARALLEL_MIN_BYTES
+    if small or size < 2 * workers or _blas_controllers() is None:
         with blas_on_one_thread():
             return np.matmul(a, b, out=out)
     bounds = [size * i // workers for i in range(workers + 1)]

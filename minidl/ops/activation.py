@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from minidl import dtypes
+from minidl.autograd import grad_mode
 from minidl.autograd.function import Function
 from minidl.backend import array_module, numba_kernels_or_none
 from minidl.errors import normalize_dim
@@ -144,6 +145,12 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(input, 0) elementwise (integer tensors stay integer, as torch); ``inplace``: into ``input``."""
     if not isinstance(input, Tensor):
         raise TypeError(f"relu(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if inplace and not (grad_mode._STATE[0] and input._requires_grad):  # no graph: straight into input's array
+        nb, x = numba_kernels_or_none(), input._data
+        if nb is not None and nb.supports_flat(x) and x.flags.writeable:
+            nb.relu_forward(x, out=x)  # the out-of-place kernel's bits, without a new array and a copy back
+            input._version[0] += 1
+            return input
     return _maybe_inplace(input, inplace, "relu_", lambda: ReLU.apply(input))
 
 

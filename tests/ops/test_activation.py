@@ -267,6 +267,37 @@ def test_inplace_activations_write_into_their_input(name, functional, module):
         np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("grad_mode", ["no_grad", "plain data"])
+def test_inplace_relu_without_a_graph_writes_straight_into_its_input(dtype, grad_mode):
+    """No graph (no_grad, or a tensor that needs no grad): the kernel writes into the input's own array (no new
+    array, no copy back): every alias sees it, the version goes up, the bits are the out-of-place result's
+    (-0 and NaN pass through) and torch's; a view that is not contiguous takes the general path."""
+    import contextlib
+
+    import torch.nn.functional as TF
+
+    import minidl.nn.functional as MF
+
+    data = np.array([[-2.0, -0.0, 0.0, np.nan, 3.0, -np.inf, 7.0, 1e-40]] * 3, dtype=dtype)
+    want = MF.relu(md.tensor(data.copy())).numpy()
+    tx = torch.tensor(data.copy())
+    TF.relu(tx, inplace=True)
+    ctx = md.no_grad() if grad_mode == "no_grad" else contextlib.nullcontext()
+    mx = md.tensor(data.copy(), requires_grad=grad_mode == "no_grad")
+    alias, array, version = mx.detach(), mx._data, mx._version[0]
+    with ctx:
+        out = MF.relu(mx, inplace=True)
+    assert out is mx and mx._data is array and mx._version[0] == version + 1
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(mx.detach().numpy().view(bits), want.view(bits))
+    np.testing.assert_array_equal(alias.numpy().view(bits), tx.numpy().view(bits))
+    strided = md.tensor(data.copy())[:, ::2]
+    with ctx:
+        MF.relu(strided, inplace=True)
+    np.testing.assert_array_equal(strided.numpy().view(bits), want[:, ::2].view(bits))
+
+
 def test_inplace_relu_in_a_model_trains_like_out_of_place():
     from minidl import nn
 
