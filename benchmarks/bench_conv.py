@@ -64,7 +64,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # this checkout's minidl, installed or not
 
 import torch  # noqa: E402
-from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the script's folder)
+from _report import SETTLE_S, WARM_S, blas_info, settle, write_results  # noqa: E402  (benchmarks/, the script's folder)
 
 import minidl as md  # noqa: E402
 from minidl import nn  # noqa: E402
@@ -108,8 +108,14 @@ QUICK_BATCH = 2
 
 
 # ---------------------------------------------------------------------------- timing
+_SETTLE = [0]  # the threads to warm before each timing; 0 (a quick run): no settling
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of one call of ``fn`` over ``repeats`` calls, after one warm-up call (JIT, caches)."""
+    """Median seconds of one call of ``fn`` over ``repeats`` calls, after one warm-up call (JIT, caches), from
+    settled cores (:func:`_report.settle`: the library timed before leaves its thread pools spinning)."""
+    if _SETTLE[0]:
+        settle(_SETTLE[0])
     fn()
     times = []
     for _ in range(repeats):
@@ -303,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1 or repeats < 1 or (args.batch is not None and args.batch < 1):
         p.error("--threads, --repeats and --batch must be positive")
     md.set_num_threads(args.threads)  # numba and, through threadpoolctl, numpy's BLAS (the floor's too)
+    _SETTLE[0] = 0 if args.quick else args.threads
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     start = time.perf_counter()
@@ -316,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
               f"x{row['fwdbwd_ratio_torch']:.2f} torch, x{row['fwdbwd_ratio_floor']:.2f} floor; "
               f"fwd x{row['fwd_ratio_torch']:.2f} torch, x{row['fwd_ratio_floor']:.2f} floor")  # fmt: skip
     meta = {"quick": args.quick, "threads": args.threads, "repeats": repeats, "statistic": "median after a warm-up",
+            "settle": None if args.quick else {"pause_s": SETTLE_S, "warm_s": WARM_S},
             "dtype": "float32", "platform": platform.platform(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__, "blas": blas_info(),
             "torch": torch.__version__, "minidl": md.__version__, "numba": md.backend.numba_enabled(),

@@ -52,7 +52,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,37 +63,11 @@ HERE = Path(__file__).resolve().parent
 for p in (str(ROOT), str(HERE)):  # this checkout's minidl (not an installed one), and _twins
     if p not in sys.path:
         sys.path.insert(0, p)
-from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the script's folder)
+from _report import SETTLE_S, WARM_S, blas_info, settle, write_results  # noqa: E402  (benchmarks/, the script's folder)
 
 MODEL_NAMES = ("course_cnn", "lenet", "resnet18", "vgg11")
 OPTIM = {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}
-# a pause before each timed command: the thread pools of the child that just ran (torch's OpenMP, OpenBLAS,
-# numba) spin a while before they sleep, and would take the cores from the other child's step (measured: torch's
-# batch-8 course-CNN step 15.6 ms alone, 42 ms right after a minidl step, 20.7 ms after a 0.3 s pause)
-SETTLE_S = 0.25
-# and then, in the child about to be timed, its cores kept busy this long first: after the pause the machine's
-# cores start slow (a virtual machine's idle cores, clocks), which a training loop, whose steps follow each other,
-# never sees (measured: minidl's course-CNN step right after a 0.25 s pause 105-111 ms, after 30 ms of this 90 ms,
-# back to back 90 ms)
-WARM_S = 0.03
 RTOL, ATOL = 1e-4, 1e-5  # float32 losses of the same weights, summed in different orders
-
-
-def _warm_cores(threads: int, seconds: float) -> None:
-    """Keep ``threads`` cores busy for ``seconds`` (numpy sums, which release the GIL), then return."""
-    a = np.ones(1 << 20, dtype=np.float32)
-
-    def spin() -> None:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            a.sum()
-
-    helpers = [threading.Thread(target=spin) for _ in range(threads - 1)]
-    for h in helpers:
-        h.start()
-    spin()
-    for h in helpers:
-        h.join()
 
 
 # ---------------------------------------------------------------------------- memory
@@ -237,7 +210,7 @@ def child(lib: str, model_name: str, batch: int, threads: int, device: str, weig
         command = line.strip()
         if command == "end":
             break
-        _warm_cores(threads, WARM_S)
+        settle(threads, pause=False)  # the parent paused before the command (interleave)
         t0 = time.perf_counter()
         if command == "step":
             losses.append(step())
