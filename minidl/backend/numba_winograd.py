@@ -34,6 +34,7 @@ Compiled code is cached on disk.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -428,6 +429,7 @@ def _flat(a3: np.ndarray) -> tuple[np.ndarray, int]:
     return flat, step
 
 
+@functools.lru_cache(maxsize=8)
 def _constants(dtype: np.dtype) -> tuple[Any, ...]:
     """The F(4x4) kernels' ``k``: 1/2, 3/2, 5/2, 2, 1/4, 4, 1/8, 8 as scalars of ``dtype``."""
     return tuple(dtype.type(v) for v in (0.5, 1.5, 2.5, 2.0, 0.25, 4.0, 0.125, 8.0))
@@ -442,6 +444,7 @@ def _blocks(a3: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(a3, shape=(k, r * c), strides=(a3.strides[0], a3.itemsize))
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked again with the same geometry on every step
 def _reach(shape: tuple[int, ...], top: int, left: int, tiles: tuple[int, int], m: int = 2,
            blocks: tuple[int, int] = (1, 1)) -> tuple[int, int, int, int]:  # fmt: skip
     """(i0, i1, j0, j1): the input rows and columns the tiles of side m read, for any of the 3x3 blocks of a

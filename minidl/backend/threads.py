@@ -19,6 +19,7 @@ does for torch, has no such hand-over.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import sys
 import threading
@@ -207,22 +208,25 @@ def matmul(a: Any, b: Any, out: Any | None = None) -> Any:
         from minidl.backend import array_module
 
         return array_module(a).matmul(a, b, out=out)
+    if getattr(_local, "inside", False):  # a piece of a parallel_for: one call, BLAS is held at one thread
+        return np.matmul(a, b, out=out)
     if a.ndim < 2 or b.ndim < 2:  # a vector: numpy's own rules, one call
         with blas_on_one_thread():
             return np.matmul(a, b, out=out)
     (m, k), n = a.shape[-2:], b.shape[-1]
-    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    if out is None:
-        out = np.empty((*lead, m, n), dtype=np.result_type(a, b))
+    lead = a.shape[:-2] if a.shape[:-2] == b.shape[:-2] else np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    count = math.prod(lead)
+    flops = 2 * m * n * k * count
+    moved = a.nbytes + b.nbytes + m * n * count * a.itemsize  # a thin product (K = 9) is memory-bound
     workers = get_num_threads()
-    flops = 2 * m * n * k * int(np.prod(lead))
-    moved = a.nbytes + b.nbytes + out.nbytes  # a thin product (a Winograd weight transform's) is memory-bound
     side = max((n, "n"), (m, "m"), (k, "k"))[1] if workers > 1 else ""
     size = {"n": n, "m": m, "k": k}.get(side, 0)
     small = flops < MATMUL_SPLIT_FLOPS and moved < PARALLEL_MIN_BYTES
     if small or size < 2 * workers or _blas_controllers() is None:
         with blas_on_one_thread():
             return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((*lead, m, n), dtype=np.result_type(a, b))
     bounds = [size * i // workers for i in range(workers + 1)]
     parts: list[Any] = [None] * workers
 
