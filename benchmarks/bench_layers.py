@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's minidl, not an installed one
 import torch
-from _report import blas_info, write_results  # noqa: E402  (benchmarks/, the script's folder)
+from _report import SETTLE_S, WARM_S, blas_info, settle, write_results  # noqa: E402  (benchmarks/, the script's folder)
 from threadpoolctl import threadpool_limits
 
 import minidl as md
@@ -54,8 +54,14 @@ def cases(batch: int) -> list[tuple[str, object, tuple[int, ...], bool]]:
     return [(n, f, s, False) for n, f, s in out]
 
 
+_SETTLE = [0]  # the threads to warm before each timing (_report.settle); 0 (a quick run): no settling
+
+
 def timeit(fn: Callable[[], Any], min_time: float, repeats: int = 3) -> float:
-    """Best of ``repeats`` mean times of ``fn`` over at least ``min_time`` seconds, after a warm-up call."""
+    """Best of ``repeats`` mean times of ``fn`` over at least ``min_time`` seconds, after a warm-up call, from
+    settled cores (:func:`_report.settle`: the library timed before leaves its thread pools spinning)."""
+    if _SETTLE[0]:
+        settle(_SETTLE[0])
     fn()  # warm-up (and JIT)
     best = float("inf")
     for _ in range(repeats):
@@ -178,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or (8 if args.quick else 128)
     min_time, repeats = (0.0, 1) if args.quick else (0.3, 3)
     torch.set_num_threads(args.threads)
+    _SETTLE[0] = 0 if args.quick else args.threads
     torch.manual_seed(0)
     md.manual_seed(0)
     rows, checks = [], []
@@ -201,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("\n".join(lines))
     meta = {"batch": batch, "threads": args.threads, "platform": platform.platform(), "python": sys.version.split()[0],
-            "numpy": np.__version__, "blas": blas_info(), "torch": torch.__version__, "quick": args.quick}  # fmt: skip
+            "numpy": np.__version__, "blas": blas_info(), "torch": torch.__version__, "quick": args.quick,
+            "settle": None if args.quick else {"pause_s": SETTLE_S, "warm_s": WARM_S}}  # fmt: skip
     ok = all(c["ok"] for c in checks)
     md_lines = [f"# Layer timings, minidl vs torch (batch {batch}, {args.threads} threads)", "",
                 "| layer | fwd ms minidl | fwd ms torch | ratio | fwd+bwd ms minidl | fwd+bwd ms torch | ratio |",
