@@ -73,7 +73,7 @@ import numpy as np
 from numba import njit, prange
 
 from minidl.backend.im2col import overlap
-from minidl.backend.threads import get_num_threads, parallel_for
+from minidl.backend.threads import get_num_threads, parallel_for, threads_for
 
 __all__ = [
     "adam_step",
@@ -1663,12 +1663,13 @@ _BN_FASTMATH = {"reassoc", "contract"}
 BN_ROWS_BELOW = 64
 
 
-@njit(cache=True, parallel=_PARALLEL, fastmath=_BN_FASTMATH)
-def _bn_train_fwd(x, weight, bias, eps, out, mean, var):  # pragma: no cover - compiled
-    # mean, var (biased) of each channel in two passes (float64), then out = (x - mean) * inv_std * gamma + beta
-    n_, c_, l_ = x.shape
+@njit(cache=True, parallel=_PARALLEL, fastmath=_BN_FASTMATH, nogil=True)
+def _bn_train_fwd(x, weight, bias, eps, out, mean, var, c0, c1):  # pragma: no cover - compiled
+    # mean, var (biased) of each channel c0..c1-1 in two passes (float64), then out = (x - mean) * inv_std * gamma
+    # + beta (the channel range: one thread's share, :func:`_by_channels`)
+    n_, _, l_ = x.shape
     cnt = n_ * l_
-    for c in prange(c_):
+    for c in prange(c0, c1):
         s = 0.0
         for n in range(n_):
             row = x[n, c]
@@ -1696,12 +1697,13 @@ def _bn_train_fwd(x, weight, bias, eps, out, mean, var):  # pragma: no cover - c
                 dst[i] = (row[i] - m32) * sc + sh
 
 
-@njit(cache=True, parallel=_PARALLEL, fastmath=_BN_FASTMATH)
-def _bn_train_bwd(g, x, mean, inv_std, weight, gx, sum_g, sum_gxhat, need_x):  # pragma: no cover - compiled
-    # per channel: sum(g), sum(g xhat) (float64), then dx = k (g - sum_g / n - xhat sum_gxhat / n), k = gamma inv_std
-    n_, c_, l_ = x.shape
+@njit(cache=True, parallel=_PARALLEL, fastmath=_BN_FASTMATH, nogil=True)
+def _bn_train_bwd(g, x, mean, inv_std, weight, gx, sum_g, sum_gxhat, need_x, c0, c1):  # pragma: no cover
+    # per channel c0..c1-1: sum(g), sum(g xhat) (float64), then dx = k (g - sum_g / n - xhat sum_gxhat / n),
+    # k = gamma inv_std
+    n_, _, l_ = x.shape
     cnt = n_ * l_
-    for c in prange(c_):
+    for c in prange(c0, c1):
         m = mean[c]
         sg = 0.0
         sgx = 0.0
@@ -1855,8 +1857,11 @@ def batch_norm_train_forward(
     c = x.shape[1]
     out = np.empty_like(x)
     mean, var = np.empty(c), np.empty(c)
-    kernel = _bn_train_fwd_rows if x.shape[2] < BN_ROWS_BELOW else _bn_train_fwd
-    kernel(x, _channel_param(weight, c, 1.0), _channel_param(bias, c, 0.0), float(eps), out, mean, var)
+    args = (x, _channel_param(weight, c, 1.0), _channel_param(bias, c, 0.0), float(eps), out, mean, var)
+    if x.shape[2] < BN_ROWS_BELOW:
+        _bn_train_fwd_rows(*args)
+    else:
+        _by_channels(_bn_train_fwd, args, c, 2 * x.nbytes)
     return out, mean, var
 
 
@@ -1872,9 +1877,21 @@ def batch_norm_train_backward(
     g = np.ascontiguousarray(g, dtype=x.dtype)
     gx = np.empty_like(x) if need_x else np.empty((0, c, 0), dtype=x.dtype)
     sum_g, sum_gxhat = np.empty(c), np.empty(c)
-    kernel = _bn_train_bwd_rows if x.shape[2] < BN_ROWS_BELOW else _bn_train_bwd
-    kernel(g, x, mean, inv_std, _channel_param(weight, c, 1.0), gx, sum_g, sum_gxhat, bool(need_x))
+    args = (g, x, mean, inv_std, _channel_param(weight, c, 1.0), gx, sum_g, sum_gxhat, bool(need_x))
+    if x.shape[2] < BN_ROWS_BELOW:
+        _bn_train_bwd_rows(*args)
+    else:
+        _by_channels(_bn_train_bwd, args, c, (3 if need_x else 2) * x.nbytes)
     return (gx if need_x else None), sum_g, sum_gxhat
+
+
+def _by_channels(kernel: Any, args: tuple, c: int, nbytes: int) -> None:
+    """``kernel(*args, c0, c1)`` for channel ranges [c0, c1) covering 0..c, on minidl's threads where the work
+    (``nbytes`` moved) is worth it (:func:`minidl.backend.threads.threads_for`). Each channel's sums run as in
+    one call (the same loop, the same order): the results are the serial call's, bit for bit."""
+    workers = min(threads_for(nbytes), c)
+    bounds = [c * i // workers for i in range(workers + 1)]
+    parallel_for(lambda i: kernel(*args, bounds[i], bounds[i + 1]), workers)
 
 
 def batch_norm_affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -69,6 +69,35 @@ def test_train_kernels_match_numpy_reference(rows, case, eps):
         nk.BN_ROWS_BELOW = saved
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("need_x", [True, False])
+@given(case=bn_case())
+def test_channel_kernels_split_over_threads_same_bits(workers, need_x, case):
+    """The per-channel kernels on ranges of channels from several threads (nk._by_channels) give the serial
+    call's results bit for bit: each channel's sums run the same loop."""
+    x, weight, bias, g = case
+    from minidl.backend import threads
+
+    saved = (nk.BN_ROWS_BELOW, threads.PARALLEL_MIN_BYTES, threads.get_num_threads())
+    nk.BN_ROWS_BELOW = 0
+    try:
+        results = []
+        for split in (False, True):
+            threads.PARALLEL_MIN_BYTES = 0 if split else 1 << 62
+            threads.set_num_threads(workers)
+            out, mean, var = nk.batch_norm_train_forward(x, weight, bias, 1e-5)
+            inv_std = 1 / np.sqrt(var + 1e-5)
+            results.append((out, mean, var, *nk.batch_norm_train_backward(g, x, mean, inv_std, weight, need_x)))
+    finally:
+        nk.BN_ROWS_BELOW, threads.PARALLEL_MIN_BYTES = saved[:2]
+        threads.set_num_threads(saved[2])
+    for whole, cut in zip(*results):
+        if whole is None:
+            assert cut is None
+            continue
+        np.testing.assert_array_equal(cut.view(np.uint8), whole.view(np.uint8))
+
+
 def test_batch_norm_kernel_choice():
     """Planes of fewer than BN_ROWS_BELOW values take the row kernels: ResNet-18's 8x8 to 1x1 maps."""
     assert nk.BN_ROWS_BELOW == 64
