@@ -73,7 +73,7 @@ import numpy as np
 from numba import njit, prange
 
 from minidl.backend.im2col import overlap
-from minidl.backend.threads import get_num_threads, parallel_for, threads_for
+from minidl.backend.threads import even_ranges, get_num_threads, parallel_for, threads_for
 
 __all__ = [
     "adam_step",
@@ -141,17 +141,11 @@ def split(kernel: Any, count: int, arrays: tuple[np.ndarray, ...], per_item: int
     whose output items depend only on the same input items: a pooling kernel's samples, an elementwise
     kernel's values. Fewer than :data:`SPLIT_MIN` values (``count * per_item``) run in one call.
     """
-    workers = min(get_num_threads(), count)
-    if workers < 2 or count * per_item < SPLIT_MIN:
+    if get_num_threads() < 2 or count * per_item < SPLIT_MIN:
         kernel(*arrays, *args)
         return
-    bounds = [count * i // workers for i in range(workers + 1)]
-
-    def piece(i: int) -> None:
-        lo, hi = bounds[i], bounds[i + 1]
-        kernel(*(a[lo:hi] for a in arrays), *args)
-
-    parallel_for(piece, workers)
+    ranges = even_ranges(count, get_num_threads())
+    parallel_for(lambda i: kernel(*(a[ranges[i][0] : ranges[i][1]] for a in arrays), *args), len(ranges))
 
 
 # ---------------------------------------------------------------------------- im2col / col2im
@@ -1889,9 +1883,8 @@ def _by_channels(kernel: Any, args: tuple, c: int, nbytes: int) -> None:
     """``kernel(*args, c0, c1)`` for channel ranges [c0, c1) covering 0..c, on minidl's threads where the work
     (``nbytes`` moved) is worth it (:func:`minidl.backend.threads.threads_for`). Each channel's sums run as in
     one call (the same loop, the same order): the results are the serial call's, bit for bit."""
-    workers = min(threads_for(nbytes), c)
-    bounds = [c * i // workers for i in range(workers + 1)]
-    parallel_for(lambda i: kernel(*args, bounds[i], bounds[i + 1]), workers)
+    ranges = even_ranges(c, threads_for(nbytes))
+    parallel_for(lambda i: kernel(*args, *ranges[i]), len(ranges))
 
 
 def batch_norm_affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["blas_on_one_thread", "get_num_threads", "matmul", "parallel_for", "set_num_threads", "threads_for"]
+__all__ = ["blas_on_one_thread", "even_ranges", "get_num_threads", "matmul", "parallel_for", "set_num_threads",
+           "threads_for"]
 
 _num_threads: int | None = None
 _blas_limit: Any = None  # the threadpoolctl limit in force (kept alive: it is global until replaced)
@@ -115,6 +116,20 @@ def _helpers(n: int) -> ThreadPoolExecutor:
         _pool[0] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="minidl")
         _pool[1] = key
     return _pool[0]
+
+
+def even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """0..n cut into at most ``parts`` [lo, hi) ranges in order, their sizes differing by at most one, none
+    empty: how minidl shares samples, channels or a product's side among its threads.
+
+        >>> even_ranges(10, 4)
+        [(0, 2), (2, 5), (5, 7), (7, 10)]
+        >>> even_ranges(2, 4)
+        [(0, 1), (1, 2)]
+    """
+    parts = max(1, min(parts, n))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
 
 def parallel_for(fn: Callable[[int], None], count: int, threads: int | None = None) -> None:
@@ -227,11 +242,11 @@ def matmul(a: Any, b: Any, out: Any | None = None) -> Any:
             return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty((*lead, m, n), dtype=np.result_type(a, b))
-    bounds = [size * i // workers for i in range(workers + 1)]
-    parts: list[Any] = [None] * workers
+    ranges = even_ranges(size, workers)
+    parts: list[Any] = [None] * len(ranges)
 
     def piece(i: int) -> None:
-        lo, hi = bounds[i], bounds[i + 1]
+        lo, hi = ranges[i]
         if side == "n":
             np.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
         elif side == "m":
@@ -239,7 +254,7 @@ def matmul(a: Any, b: Any, out: Any | None = None) -> Any:
         else:
             parts[i] = np.matmul(a[..., lo:hi], b[..., lo:hi, :])
 
-    parallel_for(piece, workers)
+    parallel_for(piece, len(ranges))
     if side == "k":
         np.add(parts[0], parts[1], out=out)
         for p in parts[2:]:

@@ -65,7 +65,6 @@ CNN's 3x3 layers fwd+bwd 0.75-0.85x the time of transforms on one thread around 
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import threading
 from typing import Any, NamedTuple
@@ -422,8 +421,8 @@ def _block_weights(w: np.ndarray) -> np.ndarray:
 
 def grouped(a: np.ndarray, groups: int) -> np.ndarray:
     """A (k, rows, cols) stack as (k, G, rows/G, cols), a view (the GEMMs write through it): the GEMMs of G
-    groups as one batched matmul. Groups split the channels of every transformed position, so V, M, dM and
-    dV need no other layout: ``U[k, g] @ V[k, g]`` is group g's product at position k.
+    groups as one batched matmul. Groups split the channels of every transformed position, so V, M, dM, dV
+    and dU need no other layout: ``U[k, g] @ V[k, g]`` is group g's product at position k.
 
         >>> grouped(stack(16, 8, 5, np.float32), 4).shape   # 16 positions, 8 channels in 4 groups, 5 tiles
         (16, 4, 2, 5)
@@ -445,13 +444,11 @@ def _t(a: np.ndarray) -> np.ndarray:
 SLICE_TILES = 256
 
 
-def _slices(n: int, per: int, threads: int) -> list[tuple[int, int]]:
+def _slices(n: int, per: int, workers: int) -> list[tuple[int, int]]:
     """Samples 0..n cut into [lo, hi) slices of about :data:`SLICE_TILES` tiles (``per`` per sample), at
-    least two per thread where the batch allows: small enough for a slice's V and M to stay in cache, and
+    least two per thread (``workers``) where the batch allows: small enough for a slice's V and M to stay in cache, and
     enough of them for the threads to share evenly."""
-    count = max(1, min(n, max(-(-n * per // SLICE_TILES), 2 * threads if threads > 1 else 1)))
-    bounds = [n * i // count for i in range(count + 1)]
-    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    return threads.even_ranges(n, max(-(-n * per // SLICE_TILES), 2 * workers if workers > 1 else 1))
 
 
 def _fused(u: np.ndarray, v: np.ndarray, prod: np.ndarray, slices: int) -> bool:
@@ -527,6 +524,8 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
 
     As :func:`forward`, in slices of the batch over the threads: dM of a slice and, for dx, its dV and
     its input adjoint; then dU = dM @ V^T over the whole batch, the threads taking the n*n positions in turn.
+    By stages where :func:`_fused` says so: every slice's dM, then dU and dV by positions, then every
+    slice's input adjoint.
     """
     v, u, x_shape, (kh, kw), (top, left), tiles, m, groups = saved
     nn = (m + 2) ** 2
@@ -566,7 +565,7 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
     def positions(i: int, with_dv: bool) -> None:  # dU = dM @ V^T (and dV) for positions k0..k1-1
         k0, k1 = spans[i]
         if v is not None:
-            np.matmul(grouped(dm[k0:k1], groups), _t(grouped(v[k0:k1], groups)), out=_grouped_out(du[k0:k1], groups))
+            np.matmul(grouped(dm[k0:k1], groups), _t(grouped(v[k0:k1], groups)), out=grouped(du[k0:k1], groups))
         if with_dv:
             input_grad(k0, k1, 0, n * per)
 
@@ -583,15 +582,6 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
         dw = db.reshape(o, bh, bw, cg, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, cg, 3 * bh, 3 * bw)
         dw = np.ascontiguousarray(dw[:, :, :kh, :kw])
     return dx, dw
-
-
-def _grouped_out(du: np.ndarray, groups: int) -> np.ndarray:
-    """dU's positions (k, O, C/G) as the (k, G, O/G, C/G) result of the groups' GEMMs, a view (as it is
-    for one group, as :func:`grouped`)."""
-    if groups == 1:
-        return du
-    k, o, cg = du.shape
-    return du.reshape(k, groups, o // groups, cg)
 
 
 def _kernels() -> Any:

@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 from minidl import dtypes
-from minidl.autograd import grad_mode
 from minidl.autograd.function import Function
 from minidl.backend import array_module, numba_kernels_or_none
 from minidl.errors import normalize_dim
@@ -35,12 +34,15 @@ class ReLU(Function):
     works_on_arrays = True
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, out=None):
+        # ``out``: an array of x's shape and dtype to write the result into (``x`` itself for inplace=True)
         nb = numba_kernels_or_none()
-        if nb is not None and nb.supports_flat(x):
-            out = nb.relu_forward(x)
-        else:
+        if nb is not None and nb.supports_flat(x) and (out is None or nb.supports_flat(x, out)):
+            out = nb.relu_forward(x) if out is None else nb.relu_forward(x, out)
+        elif out is None:
             out = array_module(x).where(x < 0, 0, x)
+        else:
+            out[...] = array_module(x).where(x < 0, 0, x)
         ctx.save_for_backward(out)
         return out
 
@@ -131,27 +133,23 @@ class LogSoftmax(Function):
         return g - array_module(g).exp(out) * g.sum(axis=ctx.dim, keepdims=True)
 
 
-def _maybe_inplace(input: Tensor, inplace: bool, name: str, compute: Any) -> Tensor:
+def _maybe_inplace(input: Tensor, inplace: bool, name: str, compute: Any, compute_into: Any = None) -> Tensor:
     """``compute()``, or with ``inplace`` its result written into ``input`` (torch's ``inplace=True``:
-    the input tensor itself becomes the output; minidl.ops.inplace has the rules in a graph)."""
+    the input tensor itself becomes the output; minidl.ops.inplace has the rules in a graph, and
+    ``compute_into``'s use outside one)."""
     if not inplace:
         return compute()
     from minidl.ops.inplace import apply_inplace
 
-    return apply_inplace(input, name, compute)
+    return apply_inplace(input, name, compute, compute_into)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(input, 0) elementwise (integer tensors stay integer, as torch); ``inplace``: into ``input``."""
     if not isinstance(input, Tensor):
         raise TypeError(f"relu(): argument 'input' must be Tensor, not {type(input).__name__}")
-    if inplace and not (grad_mode._STATE[0] and input._requires_grad):  # no graph: straight into input's array
-        nb, x = numba_kernels_or_none(), input._data
-        if nb is not None and nb.supports_flat(x) and x.flags.writeable:
-            nb.relu_forward(x, out=x)  # the out-of-place kernel's bits, without a new array and a copy back
-            input._version[0] += 1
-            return input
-    return _maybe_inplace(input, inplace, "relu_", lambda: ReLU.apply(input))
+    return _maybe_inplace(input, inplace, "relu_", lambda: ReLU.apply(input),
+                          lambda array: ReLU.apply(input, out=array))  # fmt: skip
 
 
 def sigmoid(input: Tensor) -> Tensor:

@@ -61,7 +61,6 @@ the limit (the threads' slices together at most a chunk).
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -122,10 +121,7 @@ def _slices(x: Any, n: int, cols_bytes: int, rows_bytes: int, weight_bytes: int)
         return chunks
     per = max(1, SLICE_BYTES // max(cols_bytes + rows_bytes, 1))
     fewest = workers if weight_bytes >= per * (cols_bytes + rows_bytes) else 2 * workers
-    count = max(-(-n // per), fewest, -(-n // max(1, chunks[0][1] // workers)))
-    count = min(n, count)
-    bounds = [n * i // count for i in range(count + 1)]
-    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+    return threads.even_ranges(n, max(-(-n // per), fewest, -(-n // max(1, chunks[0][1] // workers))))
 
 
 def _total(parts: list[Any]) -> Any:

@@ -6,12 +6,15 @@
   earlier stay untouched.
 * Otherwise (``no_grad``, or plain data): the result is written into ``self``'s array,
   which every ``detach()``/``.data`` alias sees, and ``self``'s version goes up so a
-  backward that saved the old values refuses to run.
+  backward that saved the old values refuses to run. An op that can write its result into an
+  array (``compute_into``, e.g. ReLU) does so straight into ``self``'s: no new array, no copy
+  back (the course CNN's eval forward, ReLU(inplace=True) after every conv: 1.18x -> 0.79x torch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from minidl.autograd import grad_mode
 from minidl.tensor import Tensor
@@ -19,12 +22,23 @@ from minidl.tensor import Tensor
 __all__ = ["apply_inplace"]
 
 
-def apply_inplace(self: Tensor, name: str, compute: Callable[[], Tensor]) -> Tensor:
+def apply_inplace(
+    self: Tensor, name: str, compute: Callable[[], Tensor], compute_into: Callable[[Any], Tensor] | None = None
+) -> Tensor:
+    """``self`` given ``compute()``'s result by the rules above. ``compute_into(array)``: the same result
+    computed into ``array`` (``self``'s own, outside a graph); only for ops whose one tensor input is
+    ``self`` (another input requiring grad would make a graph)."""
     if grad_mode._STATE[0] and self._requires_grad and self.grad_fn is None:
         raise RuntimeError(
             f"{name}: a leaf Variable that requires grad is being used in an in-place operation "
             "(wrap the update in `with minidl.no_grad():`)"
         )
+    in_graph = grad_mode._STATE[0] and self._requires_grad
+    if compute_into is not None and not in_graph and getattr(self._data, "flags", None) is not None \
+            and self._data.flags.writeable:  # fmt: skip
+        compute_into(self._data)
+        self._version[0] += 1
+        return self
     out = compute()
     if tuple(out.shape) != tuple(self.shape):
         raise RuntimeError(

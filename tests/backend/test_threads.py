@@ -148,3 +148,13 @@ def test_convolution_leaves_blas_threads_as_they_were(two_threads):
 def test_threads_for_small_work_is_one(two_threads):
     assert threads.threads_for(threads.PARALLEL_MIN_BYTES - 1) == 1
     assert threads.threads_for(threads.PARALLEL_MIN_BYTES) == 2
+
+
+@given(st.integers(0, 200), st.integers(1, 9))
+def test_even_ranges_cover_in_order_evenly(n, parts):
+    ranges = threads.even_ranges(n, parts)
+    assert [i for lo, hi in ranges for i in range(lo, hi)] == list(range(n))
+    assert all(hi > lo for lo, hi in ranges) and len(ranges) == min(parts, n)
+    sizes = [hi - lo for lo, hi in ranges]
+    assert not sizes or max(sizes) - min(sizes) <= 1
+    assert threads.even_ranges(10, 4) == [(0, 2), (2, 5), (5, 7), (7, 10)]

@@ -286,9 +286,10 @@ def test_inplace_relu_without_a_graph_writes_straight_into_its_input(dtype, grad
     ctx = md.no_grad() if grad_mode == "no_grad" else contextlib.nullcontext()
     mx = md.tensor(data.copy(), requires_grad=grad_mode == "no_grad")
     alias, array, version = mx.detach(), mx._data, mx._version[0]
-    with ctx:
+    with ctx, md.profiler.profile() as prof:
         out = MF.relu(mx, inplace=True)
     assert out is mx and mx._data is array and mx._version[0] == version + 1
+    assert [r.key for r in prof.key_averages() if r.kind == "op"] == ["ReLU"]  # still the ReLU op, profiled
     bits = np.uint32 if dtype == np.float32 else np.uint64
     np.testing.assert_array_equal(mx.detach().numpy().view(bits), want.view(bits))
     np.testing.assert_array_equal(alias.numpy().view(bits), tx.numpy().view(bits))
