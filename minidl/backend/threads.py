@@ -7,13 +7,13 @@ until the next call. ``get_num_threads()`` returns the last value set, or numba'
 the CPU count) before any call. Where numba or threadpoolctl is missing, that part is
 skipped.
 
-``parallel_for(fn, count)`` runs the independent pieces of one op (the Winograd convolution's
-slices of the batch) on that many threads, the caller's one of them, each piece's GEMMs on BLAS
-held at one thread meanwhile. Why not BLAS's own threads for the GEMMs and numba's for the rest:
-after a multi-threaded BLAS call OpenBLAS's idle workers spin for a while, and a second thread of
-ours then shares a core with one of them (measured: transforms split over two threads around
-two-thread GEMMs ran 1.2-1.5x *slower* than one thread). One pool doing all the work, as oneDNN
-does for torch, has no such hand-over.
+``parallel_for(fn, count)`` runs the independent pieces of one op (a convolution's slices of the
+batch, batch norm's channels, ReLU's and pooling's samples: :func:`even_ranges`) on that many threads,
+the caller's one of them, each piece's GEMMs on BLAS held at one thread meanwhile. Why not BLAS's
+own threads for the GEMMs and numba's for the rest: after a multi-threaded BLAS call OpenBLAS's idle
+workers spin for a while, and a second thread of ours then shares a core with one of them
+(measured: transforms split over two threads around two-thread GEMMs ran 1.2-1.5x *slower* than one
+thread). One pool doing all the work, as oneDNN does for torch, has no such hand-over.
 """
 
 from __future__ import annotations
@@ -188,6 +188,10 @@ def blas_on_one_thread() -> Iterator[None]:
     """Hold the BLAS libraries at one thread per call inside the block (restored after; nothing where
     threadpoolctl is missing). Around the serial GEMMs of an op that also calls :func:`parallel_for`:
     a multi-threaded BLAS call before it would leave BLAS's workers spinning on the cores its threads need.
+
+        >>> with blas_on_one_thread():   # a thin product, then the pieces: no BLAS pool between
+        ...     u = np.ones((16, 9)) @ np.ones((9, 4))
+        ...     parallel_for(lambda i: None, 2)
     """
     blas = _blas_controllers() or []
     saved = [(c, c.num_threads) for c in blas]
