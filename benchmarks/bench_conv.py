@@ -17,7 +17,11 @@ shapes, dtype and memory layout, with G groups, K = C/G*kh*kw and L = N*oh*ow::
 
 The floor of forward is the first product, that of forward+backward all three: what
 minidl would take if im2col, col2im, the layout changes and the autograd bookkeeping
-were free. Layers on the Winograd path (3x3, stride 1, >= 16 input channels per group:
+were free. Layers with large output planes (``minidl/backend/numba_conv.py``: the course CNN's
+first layer) run the same products one sample at a time, each sample's columns (G, K, oh*ow) in
+cache and its GEMM writing its output planes: their floor is those per-sample products (numpy's
+matmul over (N, G, ...) stacks), and the whole-batch products above are their ``im2col_floor``.
+Layers on the Winograd path (3x3, stride 1, >= 16 input channels per group:
 ``minidl/backend/winograd.py``) do other products, and their floor is those, with
 T = N*ceil(oh/2)*ceil(ow/2) tiles (F(2x2); F(4x4): 36 positions, tiles of 4x4), per group::
 
@@ -70,7 +74,7 @@ import minidl as md  # noqa: E402
 from minidl import nn  # noqa: E402
 from minidl.backend import winograd  # noqa: E402
 from minidl.backend.im2col import conv_output_size  # noqa: E402
-from minidl.ops.conv import _winograd_route  # noqa: E402  (the path each layer takes)
+from minidl.ops.conv import _per_sample, _winograd_route  # noqa: E402  (the path each layer takes)
 
 
 @dataclass(frozen=True)
@@ -200,11 +204,27 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
     s = route.space[0] if route and route.space else 1
     k = -(-case.k // s)
     path = "im2col"
+    per_sample = not route and _per_sample(x, np.empty((case.o, case.c // case.groups, case.k, case.k), np.float32),
+                                           (oh, oh))  # fmt: skip
+    if per_sample:
+        path = "im2col per sample"
     if route:
         phase_note = f" ({d * d} phases)" if d > 1 else f" ({s * s} phase channels)" if s > 1 else ""
         path = f"winograd F{tile}{phase_note}"
     floor_fwd, floor_fwdbwd = im2col_fwd, im2col_fwdbwd
     gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
+    if per_sample:  # one GEMM per sample (and group), numpy looping over the stack: (N, G, ., .) operands
+        n_cols = rng.standard_normal((batch, G, K, L // batch)).astype(np.float32)
+        n_g = rng.standard_normal((batch, G, og, L // batch)).astype(np.float32)
+
+        def floor_fwd() -> None:
+            np.matmul(w3, n_cols)
+
+        def floor_fwdbwd() -> None:
+            np.matmul(w3, n_cols)
+            np.matmul(n_g, np.swapaxes(n_cols, -1, -2))
+            np.matmul(np.swapaxes(w3, -1, -2), n_g)
+
     if tile:
         tiles, blocks = winograd.tiles_for(oh // d, oh // d, tile), (tile + 2) ** 2
         t = batch * d * d * tiles[0] * tiles[1]
@@ -232,7 +252,7 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         "minidl_fwdbwd": median_time(m_fwdbwd, repeats), "torch_fwdbwd": median_time(t_fwdbwd, repeats),
         "floor_fwdbwd": median_time(floor_fwdbwd, repeats),
     }  # fmt: skip
-    if tile:
+    if tile or per_sample:
         times["im2col_floor_fwdbwd"] = median_time(im2col_fwdbwd, repeats)
     row: dict[str, Any] = {"layer": case.name, **asdict(case), "batch": batch, "out_size": oh, "path": path,
                            "gemm": {"G": G, "O/G": og, "K": K, "L": L}}  # fmt: skip
@@ -260,10 +280,11 @@ def format_markdown(result: dict[str, Any]) -> str:
         "",
         "Floor = minidl's GEMMs alone (numpy matmul, same shapes and layouts): the forward product, and for "
         "fwd+bwd also the two gradient products: on the im2col path dW = g @ cols^T and dcols = W^T @ g "
-        "(GFLOP/s: 3 GEMMs of 2*O*K*L flops), on the Winograd path M = U @ V, dU = dM @ V^T, dV = U^T @ dM "
+        "(GFLOP/s: 3 GEMMs of 2*O*K*L flops; 'im2col per sample': the same products one sample at a time), "
+        "on the Winograd path M = U @ V, dU = dM @ V^T, dV = U^T @ dM "
         "((m+2)^2 products each of 2*O*C*T flops: 16 for F2 = F(2x2, 3x3), 36 for F4 = F(4x4, 3x3); T tiles of "
         "m x m outputs; the GFLOP/s count the Winograd flops, 2.25x (F2) or 4x (F4) fewer than im2col's). "
-        "'im2col floor' (Winograd layers): the im2col GEMMs of the same layer, the convolution's own "
+        "'im2col floor' (Winograd and per-sample layers): the whole-batch im2col GEMMs of the same layer, the convolution's own "
         "multiply-adds at numpy's GEMM speed ('=': the floor itself); 'minidl/im2col floor' is fwd+bwd against it. "
         "A dilated layer whose padding and size are multiples of the dilation runs as d*d undilated ones on "
         "the input's phases (batch x d*d planes of H/d x W/d), AlexNet's 11x11 stride-4 layer as a 3x3 stride-1 "
