@@ -67,13 +67,16 @@ def _blas_in_numba() -> bool:
 
 def applies(x: Any, w: Any, out_size: tuple[int, int]) -> bool:
     """Whether a conv2d of x (N, C, H, W) with w (O, C/G, kh, kw) takes this path: numpy float arrays (the
-    caller checks that the numba kernels are on), at least :data:`MIN_WINDOWS` windows per sample, one
+    caller checks that the numba kernels are on), samples, channels and filters to multiply, at least
+    :data:`MIN_WINDOWS` windows per sample, one
     sample's columns within :data:`MAX_SAMPLE_COLUMNS_BYTES`, and not a strided 1x1 kernel (its columns, a
     subsample of x, the sliced path keeps from forward; rebuilt here per sample, its weight gradient's
     per-sample products ran 1.1-1.2x slower than the sliced path's one GEMM)."""
     oh, ow = out_size
     kh, kw = w.shape[2:]
     if kh * kw == 1 and (oh, ow) != x.shape[2:]:  # strided (or padded) 1x1: see the docstring
+        return False
+    if 0 in (x.shape[0], x.shape[1], w.shape[0]):  # nothing to multiply: the sliced path's empty results
         return False
     cols = x.shape[1] * kh * kw * oh * ow * x.itemsize
     return (oh * ow >= MIN_WINDOWS and cols <= MAX_SAMPLE_COLUMNS_BYTES and x.dtype == w.dtype
@@ -171,7 +174,7 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geom: Geometry, 
     x = np.ascontiguousarray(x)
     w3 = np.ascontiguousarray(w).reshape(groups, o // groups, -1)
     y = np.empty((n, o, *out_size), dtype=x.dtype)
-    y3 = y.reshape(n, o, -1)
+    y3 = y.reshape(n, o, out_size[0] * out_size[1])
     bias = np.zeros(0, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     args = _args(geom, out_size)
     parts = _ranges(n, x.nbytes + y.nbytes, 2 * w.size * y[0, 0].size * n)
@@ -192,7 +195,7 @@ def backward(g: np.ndarray, x: np.ndarray | None, w: np.ndarray | None, x_shape:
     n, o = g.shape[:2]
     c = x_shape[1]
     k = c // groups * geom[0][0] * geom[0][1]
-    g3 = np.ascontiguousarray(g).reshape(n, o, -1)
+    g3 = np.ascontiguousarray(g).reshape(n, o, g.shape[2] * g.shape[3])
     w3 = (np.ascontiguousarray(w) if need_x else np.empty((o, k), dtype=g.dtype)).reshape(groups, o // groups, k)
     xs = np.ascontiguousarray(x) if need_w else np.empty((0, c, 1, 1), dtype=g.dtype)  # (typed like x, unread)
     dx = np.empty(x_shape, dtype=g.dtype) if need_x else np.empty((0, c, 1, 1), dtype=g.dtype)

@@ -172,3 +172,12 @@ def test_float16_and_numba_off_keep_the_sliced_path(any_size, calls, nc):
     assert calls["forward"] == 0
     _check_conv(x, w, None, {})
     assert calls["forward"] == 1
+
+
+def test_empty_batch_keeps_the_sliced_path(calls, nc):
+    """An empty batch (a large plane, no samples) gives torch's empty output and gradients."""
+    rng = np.random.default_rng(7)
+    x, w = np.zeros((0, 3, 16, 16), np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    assert not nc.applies(x, w, (16, 16))
+    _check_conv(x, w, rng.standard_normal(4).astype(np.float32), {"padding": 1}, **TOL32)
+    assert calls["forward"] == 0

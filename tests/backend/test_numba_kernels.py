@@ -332,9 +332,10 @@ def test_numpy_path_without_numba(setup):
 
     code = (f"import os, sys\n{setup}\nimport minidl as md, minidl.nn.functional as F\nfrom minidl import backend\n"
             "assert not backend.numba_enabled()\n"
-            "x = md.randn(1, 2, 5, 5, requires_grad=True); w = md.randn(3, 2, 3, 3, requires_grad=True)\n"
-            "F.max_pool2d(F.conv2d(x, w, padding=1), 2).sum().backward()\n"
+            "x = md.randn(1, 2, 16, 16, requires_grad=True); w = md.randn(3, 2, 3, 3, requires_grad=True)\n"
+            "F.max_pool2d(F.conv2d(x, w, padding=1), 2).sum().backward()\n"  # 256 windows: numba_conv's size
             "assert 'minidl.backend.numba_kernels' not in sys.modules\n"
+            "assert 'minidl.backend.numba_conv' not in sys.modules\n"
             "print(x.grad.shape)\n")  # fmt: skip
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
