@@ -68,10 +68,10 @@ def _blas_in_numba() -> bool:
 def applies(x: Any, w: Any, out_size: tuple[int, int]) -> bool:
     """Whether a conv2d of x (N, C, H, W) with w (O, C/G, kh, kw) takes this path: numpy float arrays (the
     caller checks that the numba kernels are on), samples, channels and filters to multiply, at least
-    :data:`MIN_WINDOWS` windows per sample, one
-    sample's columns within :data:`MAX_SAMPLE_COLUMNS_BYTES`, and not a strided 1x1 kernel (its columns, a
-    subsample of x, the sliced path keeps from forward; rebuilt here per sample, its weight gradient's
-    per-sample products ran 1.1-1.2x slower than the sliced path's one GEMM)."""
+    :data:`MIN_WINDOWS` windows per sample, one sample's columns within :data:`MAX_SAMPLE_COLUMNS_BYTES`,
+    and not a strided 1x1 kernel (its columns, a subsample of x, the sliced path keeps from forward;
+    rebuilt here per sample, its weight gradient's per-sample products ran 1.1-1.2x slower than the
+    sliced path's one GEMM)."""
     oh, ow = out_size
     kh, kw = w.shape[2:]
     if kh * kw == 1 and (oh, ow) != x.shape[2:]:  # strided (or padded) 1x1: see the docstring
