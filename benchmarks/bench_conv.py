@@ -19,8 +19,9 @@ The floor of forward is the first product, that of forward+backward all three: w
 minidl would take if im2col, col2im, the layout changes and the autograd bookkeeping
 were free. Layers with large output planes (``minidl/backend/numba_conv.py``: the course CNN's
 first layer) run the same products one sample at a time, each sample's columns (G, K, oh*ow) in
-cache and its GEMM writing its output planes: their floor is those per-sample products (numpy's
-matmul over (N, G, ...) stacks), and the whole-batch products above are their ``im2col_floor``.
+cache and its GEMM writing its output planes: their floor is those per-sample products, run as the
+path runs them (numpy's matmul over stacks of samples, ranges of samples shared over minidl's threads
+with BLAS on one thread each), and the whole-batch products above are their ``im2col_floor``.
 Layers on the Winograd path (3x3, stride 1, >= 16 input channels per group:
 ``minidl/backend/winograd.py``) do other products, and their floor is those, with
 T = N*ceil(oh/2)*ceil(ow/2) tiles (F(2x2); F(4x4): 36 positions, tiles of 4x4), per group::
@@ -72,7 +73,7 @@ from _report import SETTLE_S, WARM_S, blas_info, settle, write_results  # noqa: 
 
 import minidl as md  # noqa: E402
 from minidl import nn  # noqa: E402
-from minidl.backend import winograd  # noqa: E402
+from minidl.backend import threads, winograd  # noqa: E402
 from minidl.backend.im2col import conv_output_size  # noqa: E402
 from minidl.ops.conv import _per_sample, _winograd_route  # noqa: E402  (the path each layer takes)
 
@@ -213,17 +214,24 @@ def bench_case(case: ConvCase, batch: int, repeats: int) -> tuple[dict[str, Any]
         path = f"winograd F{tile}{phase_note}"
     floor_fwd, floor_fwdbwd = im2col_fwd, im2col_fwdbwd
     gemm_flop = 2.0 * G * og * K * L  # one product's multiply-adds, counted as 2 flops each
-    if per_sample:  # one GEMM per sample (and group), numpy looping over the stack: (N, G, ., .) operands
+    if per_sample:  # one GEMM per sample (and group), as the path runs them: ranges of samples over the threads
         n_cols = rng.standard_normal((batch, G, K, L // batch)).astype(np.float32)
         n_g = rng.standard_normal((batch, G, og, L // batch)).astype(np.float32)
+        ranges = threads.even_ranges(batch, 2 * md.get_num_threads())
+
+        def per_samples(products: Callable[[slice], None]) -> None:
+            threads.parallel_for(lambda i: products(slice(*ranges[i])), len(ranges))  # BLAS on one thread each
 
         def floor_fwd() -> None:
-            np.matmul(w3, n_cols)
+            per_samples(lambda s: np.matmul(w3, n_cols[s]))
 
         def floor_fwdbwd() -> None:
-            np.matmul(w3, n_cols)
-            np.matmul(n_g, np.swapaxes(n_cols, -1, -2))
-            np.matmul(np.swapaxes(w3, -1, -2), n_g)
+            def products(s: slice) -> None:
+                np.matmul(w3, n_cols[s])
+                np.matmul(n_g[s], np.swapaxes(n_cols[s], -1, -2))
+                np.matmul(np.swapaxes(w3, -1, -2), n_g[s])
+
+            per_samples(products)
 
     if tile:
         tiles, blocks = winograd.tiles_for(oh // d, oh // d, tile), (tile + 2) ** 2
