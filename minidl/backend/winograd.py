@@ -451,14 +451,31 @@ def _slices(n: int, per: int, workers: int) -> list[tuple[int, int]]:
     return threads.even_ranges(n, max(-(-n * per // SLICE_TILES), 2 * workers if workers > 1 else 1))
 
 
-def _fused(u: np.ndarray, v: np.ndarray, prod: np.ndarray, slices: int) -> bool:
+#: the layouts of the V that :func:`forward` keeps for :func:`backward`: one (n*n, B*C, T) stack (the stages and
+#: the slices), or the compiled blocks' (numba_winograd.fused_forward: each block's (n*n, B*C, t) in turn)
+STACKED, BLOCKED = "stacked", "blocked"
+
+
+def _compiled_blocks(u_bytes: int, tile_bytes: int, tiles: tuple[int, int], n: int) -> bool:
+    """Whether forward and backward run the compiled blocks (numba_winograd.fused_forward/backward): each block of
+    samples (numba_winograd.BLOCK_TILES tiles) transformed, multiplied and transformed back while in cache. They
+    pay where U (``u_bytes``: every block's GEMMs read all of it) is at most 0.7x a block's V and M
+    (``tile_bytes`` a tile) and the batch makes at least 8 blocks (fewer, their weight-gradient products are
+    too short). Measured fwd+bwd on 2 cores (Zen 4), against the Python-level slices or stages: the course CNN's
+    16x16 layer (U 0.33x a block) 0.80-0.82x, its 8x8 one (0.67x) 0.82-0.84x, its 4x4 one (1.3x) 1.0x, its 2x2
+    one (2.7x) 1.7x; ResNet-18's 8x8 layer at batch 32 (2 blocks) 1.06x."""
+    nb = _kernels().block_samples(tiles)
+    return 10 * u_bytes <= 7 * tile_bytes * nb * tiles[0] * tiles[1] and -(-n // nb) >= 8
+
+
+def _fused(u_bytes: int, vm_bytes: int, slices: int) -> bool:
     """Whether each slice of the batch should go through all three stages at once (its V and M still in cache
     for the next), or each stage over the whole batch, the GEMMs split by position instead (each U[k] read
     once): unless U is small beside a slice's V and M (an eighth), re-reading it per slice costs more than the
     cache saves. Measured fwd+bwd on 2 cores (AVX-512), by stages / by slices: the course CNN's 8x8, 4x4 and 2x2
     layers 0.87-0.93, 0.84, 0.79-0.81, LeNet's 5x5 layers 0.91-0.95; its 16x16 layer, U an eleventh of a
     slice's V and M, 1.04-1.07."""
-    return 8 * u.nbytes <= (v.nbytes + prod.nbytes) // slices
+    return 8 * u_bytes <= vm_bytes // slices
 
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
@@ -474,7 +491,11 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
 
     The batch goes in slices (:func:`_slices`), each transformed, multiplied (its columns of V and M)
     and transformed back by one thread while its V and M are in cache, the threads taking slices in
-    turn (:func:`minidl.backend.threads.parallel_for`; its BLAS on one thread each).
+    turn (:func:`minidl.backend.threads.parallel_for`; its BLAS on one thread each); or, by stages, each
+    stage over the whole batch (:func:`_fused`). With the numba kernels, where U is small beside a block's
+    V and M (:func:`_compiled_blocks`), the whole loop runs compiled instead (``numba_winograd.fused_forward``:
+    blocks of 64 tiles, the GEMMs numba's ``np.dot``), V kept block after block (layout ``BLOCKED``, which
+    :func:`backward` then takes through ``numba_winograd.fused_backward``).
     """
     nn = (m + 2) ** 2
     n, c, h, wd = x.shape
@@ -484,6 +505,14 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
     tiles = tiles_for(oh, ow, m)
     per = tiles[0] * tiles[1]
     bh, bw = kernel_blocks(kh, kw)
+    geometry = (x.shape, (kh, kw), (top, left), tiles, m, groups)
+    if _use_kernels(x, w):  # the compiled blocks, where U is small beside a block's V and M
+        if _compiled_blocks(nn * o * (bh * bw * c // groups) * x.itemsize, nn * (bh * bw * c + o) * x.itemsize,
+                            tiles, n):  # fmt: skip
+            with blas_on_one_thread():
+                u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C/G)
+                y, vk = _kernels().fused_forward(x, u, b, (oh, ow), top, left, tiles, m, (bh, bw), groups, keep[0])
+            return y, (vk, u if keep[1] else None, *geometry, BLOCKED)
     v = stack(nn, bh * bw * c, n * per, x.dtype) if keep[0] else workspace("v", nn, bh * bw * c, n * per, x.dtype)
     prod = workspace("m", nn, o, n * per, x.dtype)  # (n*n, O, T)
     y = np.empty((n, o, oh, ow), dtype=x.dtype)
@@ -508,14 +537,14 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Any,
 
     with blas_on_one_thread():
         u = weight_transform(_block_weights(w), m)  # (n*n, O, B*C/G)
-        if _fused(u, v, prod, len(parts)):
+        if _fused(u.nbytes, v.nbytes + prod.nbytes, len(parts)):
             parallel_for(one_slice, len(parts))
         else:
             spans = _slices(nn, 1, threads.threads_for(2 * nn * o * v.shape[1] * n * per // 8))  # flops / 8
             parallel_for(transform_in, len(parts))
             parallel_for(lambda i: multiply(*spans[i], 0, n * per), len(spans))
             parallel_for(transform_out, len(parts))
-    return y, (v if keep[0] else None, u if keep[1] else None, x.shape, (kh, kw), (top, left), tiles, m, groups)
+    return y, (v if keep[0] else None, u if keep[1] else None, *geometry, STACKED)
 
 
 def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -527,12 +556,17 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
     By stages where :func:`_fused` says so: every slice's dM, then dU and dV by positions, then every
     slice's input adjoint.
     """
-    v, u, x_shape, (kh, kw), (top, left), tiles, m, groups = saved
+    v, u, x_shape, (kh, kw), (top, left), tiles, m, groups, layout = saved
     nn = (m + 2) ** 2
     n, o = g.shape[:2]
     c = x_shape[1]
     bh, bw = kernel_blocks(kh, kw)
     per = tiles[0] * tiles[1]
+    if layout == BLOCKED:  # forward ran the compiled blocks: so does backward, on their kept V
+        with blas_on_one_thread():
+            dx, du = _kernels().fused_backward(g, u, (nn, o, bh * bw * c // groups), v, x_shape, top, left, tiles, m,
+                                               (bh, bw), groups)  # fmt: skip
+            return dx, (None if du is None else _kernel_grad(weight_adjoint(du, m), o, c // groups, kh, kw))
     dm = workspace("dm", nn, o, n * per, g.dtype)  # (n*n, O, T)
     dw = dx = dv = du = None
     if u is not None:
@@ -570,18 +604,23 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
             input_grad(k0, k1, 0, n * per)
 
     with blas_on_one_thread():
-        fused = u is None or _fused(u, dv, dm, len(parts))
+        fused = u is None or _fused(u.nbytes, dv.nbytes + dm.nbytes, len(parts))
         parallel_for(one_slice if fused else adjoint_out, len(parts))
         if v is not None or not fused:
             parallel_for(lambda i: positions(i, not fused), len(spans))
         if not fused:
             parallel_for(adjoint_in, len(parts))
         db = weight_adjoint(du, m) if v is not None else None
-    if v is not None:  # dU (n*n, O, B*C/G) -> the blocks' gradients (O, B*C/G, 3, 3) -> the kernel's
-        cg = c // groups
-        dw = db.reshape(o, bh, bw, cg, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, cg, 3 * bh, 3 * bw)
-        dw = np.ascontiguousarray(dw[:, :, :kh, :kw])
+    if v is not None:
+        dw = _kernel_grad(db, o, c // groups, kh, kw)
     return dx, dw
+
+
+def _kernel_grad(db: np.ndarray, o: int, cg: int, kh: int, kw: int) -> np.ndarray:
+    """The 3x3 blocks' gradients (O, B*C/G, 3, 3) (:func:`weight_adjoint` of dU) -> the (O, C/G, kh, kw) kernel's."""
+    bh, bw = kernel_blocks(kh, kw)
+    dw = db.reshape(o, bh, bw, cg, 3, 3).transpose(0, 3, 1, 4, 2, 5).reshape(o, cg, 3 * bh, 3 * bw)
+    return np.ascontiguousarray(dw[:, :, :kh, :kw])
 
 
 def _kernels() -> Any:

@@ -218,6 +218,93 @@ def test_transforms_of_slices_of_the_batch(kernels, m, setup):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("m", [2, 4], ids=["F2", "F4"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@given(setup=geometry(), keep=st.sampled_from([(True, True), (True, False), (False, True)]))
+def test_compiled_blocks_of_samples(threads, m, setup, keep):
+    """The compiled blocks (numba_winograd.fused_forward / fused_backward), one sample a block, the blocks'
+    ranges over 1-3 threads, the weight gradient summed over the ranges: torch's y, dx and dw (each only where
+    forward kept what it needs: V for dw, U for dx)."""
+    from minidl.backend import numba_winograd as nw
+
+    x, w, b, pads = setup
+    ref_y, _, _ = _torch_conv(x, w, b, pads, None)
+    g = np.random.default_rng(1).standard_normal(ref_y.shape)
+    ref_y, ref_dx, ref_dw = _torch_conv(x, w, b, pads, g)
+    with numba_path(True), mock.patch.object(wg, "_compiled_blocks", lambda *a: True), \
+            mock.patch.object(nw, "BLOCK_TILES", 1), mock.patch.object(wg.threads, "PARALLEL_MIN_BYTES", 0), \
+            mock.patch.object(wg.threads, "get_num_threads", lambda: threads):  # fmt: skip
+        y, saved = wg.forward(x, w, b, pads, keep, m)
+        assert saved[-1] == wg.BLOCKED
+        dx, dw = wg.backward(g, saved)
+    np.testing.assert_allclose(y, ref_y, rtol=1e-10, atol=1e-10)
+    assert (dw is None) is not keep[0] and (dx is None) is not keep[1]
+    for got, want in ((dx, ref_dx), (dw, ref_dw)):
+        if got is not None:
+            assert got.shape == want.shape and got.dtype == np.float64
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+@pytest.mark.parametrize("m", [2, 4], ids=["F2", "F4"])
+def test_compiled_blocks_of_grouped_convolutions(groups, m):
+    """Grouped 3x3 layers on the compiled blocks (each group's products per position), float32 against torch."""
+    from minidl.backend import numba_winograd as nw
+
+    rng = np.random.default_rng(groups)
+    x = rng.standard_normal((5, 4 * groups, 7, 6)).astype(np.float32)
+    w = (rng.standard_normal((3 * groups, 4, 3, 3)) / 6).astype(np.float32)
+    b = rng.standard_normal(3 * groups).astype(np.float32)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    ty = F.conv2d(tx, tw, torch.tensor(b), padding=1, groups=groups)
+    g = rng.standard_normal(ty.shape).astype(np.float32)
+    ty.backward(torch.tensor(g))
+    with numba_path(True), mock.patch.object(wg, "_compiled_blocks", lambda *a: True), \
+            mock.patch.object(nw, "BLOCK_TILES", 8):  # fmt: skip
+        y, saved = wg.forward(x, w, b, ((1, 1), (1, 1)), (True, True), m, groups)
+        assert saved[-1] == wg.BLOCKED
+        dx, dw = wg.backward(g, saved)
+    for got, want in ((y, ty), (dx, tx.grad), (dw, tw.grad)):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want.detach().numpy(), **TOL32)
+
+
+
+@pytest.mark.parametrize(
+    "n, c, o, size, m, taken",
+    [(128, 32, 64, 16, 4, True), (128, 64, 128, 8, 4, True), (32, 32, 64, 16, 4, True),  # U <= 0.7x a block
+     (128, 128, 256, 4, 4, False), (128, 256, 512, 2, 2, False),  # U larger than a block's V and M
+     (16, 32, 64, 16, 4, False), (32, 64, 64, 8, 4, False)],  # fewer than 8 blocks
+)  # fmt: skip
+def test_compiled_blocks_where_u_is_small_beside_a_block(n, c, o, size, m, taken):
+    nn, tiles = (m + 2) ** 2, wg.tiles_for(size, size, m)
+    assert wg._compiled_blocks(nn * o * c * 4, nn * (c + o) * 4, tiles, n) is taken
+
+
+def test_course_16x16_layer_on_compiled_blocks_float32(calls):
+    """The course CNN's 32 -> 64 layer at 16x16 (batch 32: 8 blocks) takes the compiled blocks with the default
+    thresholds; forward and both gradients within 1e-5 of their largest value from torch's float64 (torch's own
+    float32 is 2e-6 off on the weight gradient, which sums 8192 products an element)."""
+    from minidl.backend import numba_winograd as nw
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((32, 32, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((64, 32, 3, 3)) / 17).astype(np.float32)
+    b, g = rng.standard_normal(64).astype(np.float32), rng.standard_normal((32, 64, 16, 16)).astype(np.float32)
+    real, used = nw.fused_forward, []
+    xm, wm, bm = (md.tensor(a, requires_grad=True) for a in (x, w, b))
+    with mock.patch.object(nw, "fused_forward", lambda *a, **k: used.append(1) or real(*a, **k)):
+        ym = conv2d(xm, wm, bm, padding=1)
+    ym.backward(md.tensor(g))
+    tx, tw, tb = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b))
+    ty = F.conv2d(tx, tw, tb, padding=1)
+    ty.backward(torch.tensor(g.astype(np.float64)))
+    assert calls[0] == 1 and used
+    for got, want in ((ym.detach(), ty), (xm.grad, tx.grad), (wm.grad, tw.grad), (bm.grad, tb.grad)):
+        got, want = got.numpy(), want.detach().numpy()
+        assert got.dtype == np.float32
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
 def test_slices_cover_the_batch():
     for n, per, threads in [(1, 1, 2), (3, 16, 2), (128, 16, 2), (128, 1, 2), (5, 1000, 1), (7, 1, 3)]:
         parts = wg._slices(n, per, threads)
