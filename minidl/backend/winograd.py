@@ -554,7 +554,8 @@ def backward(g: np.ndarray, saved: tuple[Any, ...]) -> tuple[np.ndarray | None, 
     As :func:`forward`, in slices of the batch over the threads: dM of a slice and, for dx, its dV and
     its input adjoint; then dU = dM @ V^T over the whole batch, the threads taking the n*n positions in turn.
     By stages where :func:`_fused` says so: every slice's dM, then dU and dV by positions, then every
-    slice's input adjoint.
+    slice's input adjoint. Where forward ran the compiled blocks (V's layout ``BLOCKED``), backward runs
+    them too (``numba_winograd.fused_backward``: per block dM, dU += dM @ V^T, dV and its input adjoint).
     """
     v, u, x_shape, (kh, kw), (top, left), tiles, m, groups, layout = saved
     nn = (m + 2) ** 2
