@@ -158,13 +158,6 @@ def _args(geom: Geometry, out_size: tuple[int, ...]) -> tuple[Any, ...]:
     return plain, kh, kw, sh, sw, top, left, dh, dw, oh, ow
 
 
-def _ranges(n: int, nbytes: int, flops: int) -> list[tuple[int, int]]:
-    """Samples 0..n in ranges for minidl's threads (two per thread, taken in turn), or one range on one thread
-    for work that moves few bytes and does few flops (:func:`minidl.backend.threads.threads_for`)."""
-    workers = threads.threads_for(nbytes if flops < threads.MATMUL_SPLIT_FLOPS else threads.PARALLEL_MIN_BYTES)
-    return threads.even_ranges(n, 2 * workers if workers > 1 else 1)
-
-
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geom: Geometry, out_size: tuple[int, int],
             groups: int) -> np.ndarray:  # fmt: skip
     """conv2d of x (N, C, H, W) with w (O, C/G, kh, kw) (+ b (O,)) -> y (N, O, oh, ow), where :func:`applies`;
@@ -177,12 +170,12 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geom: Geometry, 
     y3 = y.reshape(n, o, out_size[0] * out_size[1])
     bias = np.zeros(0, dtype=x.dtype) if b is None else np.ascontiguousarray(b, dtype=x.dtype)
     args = _args(geom, out_size)
-    parts = _ranges(n, x.nbytes + y.nbytes, 2 * w.size * y[0, 0].size * n)
+    parts = threads.thread_ranges(n, x.nbytes + y.nbytes, 2 * w.size * y[0, 0].size * n)
 
     def piece(i: int) -> None:
         _forward(x, w3, bias, b is not None, y3, *args, *parts[i])
 
-    with threads.blas_on_one_thread():
+    with threads.blas_on_one_thread():  # on one thread too: numba's np.dot calls scipy's BLAS, which has a pool
         threads.parallel_for(piece, len(parts))
     return y
 
@@ -200,15 +193,15 @@ def backward(g: np.ndarray, x: np.ndarray | None, w: np.ndarray | None, x_shape:
     xs = np.ascontiguousarray(x) if need_w else np.empty((0, c, 1, 1), dtype=g.dtype)  # (typed like x, unread)
     dx = np.empty(x_shape, dtype=g.dtype) if need_x else np.empty((0, c, 1, 1), dtype=g.dtype)
     args = _args(geom, g.shape[2:])
-    parts = _ranges(n, g.nbytes + dx.nbytes + xs.nbytes, 2 * (need_x + need_w) * o * k * g3.shape[2] * n)
+    parts = threads.thread_ranges(n, g.nbytes + dx.nbytes + xs.nbytes, 2 * (need_x + need_w) * o * k * g3.shape[2] * n)
     dws = [np.zeros((groups, o // groups, k) if need_w else (1, 1, 1)) for _ in parts]
     sums = [np.zeros(o if need_b else 0) for _ in parts]
 
     def piece(i: int) -> None:
         _backward(xs, w3, g3, need_x, dx, need_w, dws[i], need_b, sums[i], *args, *parts[i])
 
-    with threads.blas_on_one_thread():
+    with threads.blas_on_one_thread():  # on one thread too: numba's np.dot calls scipy's BLAS, which has a pool
         threads.parallel_for(piece, len(parts))
-    dw = sum(dws[1:], dws[0]).reshape(o, c // groups, *geom[0]).astype(g.dtype) if need_w else None
-    db = sum(sums[1:], sums[0]).astype(g.dtype) if need_b else None
+    dw = threads.add_up(dws).reshape(o, c // groups, *geom[0]).astype(g.dtype) if need_w else None
+    db = threads.add_up(sums).astype(g.dtype) if need_b else None
     return (dx if need_x else None), dw, db

@@ -597,12 +597,6 @@ def block_samples(tiles: tuple[int, int]) -> int:
     return max(1, BLOCK_TILES // (tiles[0] * tiles[1]))
 
 
-def _block_ranges(blocks: int, nbytes: int) -> list[tuple[int, int]]:
-    """Blocks 0..blocks in ranges for minidl's threads (two per thread, taken in turn; one range on one thread)."""
-    workers = threads.threads_for(nbytes)
-    return threads.even_ranges(blocks, 2 * workers if workers > 1 else 1)
-
-
 def fused_forward(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, out_size: tuple[int, int], top: int,
                   left: int, tiles: tuple[int, int], m: int, blocks: tuple[int, int], groups: int,
                   keep_v: bool) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
@@ -620,7 +614,8 @@ def fused_forward(x: np.ndarray, u: np.ndarray, bias: np.ndarray | None, out_siz
     vk = np.empty(count * size if keep_v else 0, dtype=x.dtype)
     b = np.zeros(o, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     geometry = (top, left, *tiles, *blocks, *_reach(x.shape, top, left, tiles, m, blocks), m, _constants(x.dtype))
-    parts = _block_ranges(count, x.nbytes + y.nbytes + nn * (blocks[0] * blocks[1] * c + o) * n * per * x.itemsize)
+    vm_bytes = nn * (blocks[0] * blocks[1] * c + o) * n * per * x.itemsize  # every block's V and M
+    parts = threads.thread_ranges(count, x.nbytes + y.nbytes + vm_bytes)
     threads.parallel_for(lambda i: _fused_forward(x, u, b, y, vk, keep_v, *geometry, groups, nb, *parts[i]),
                          len(parts))  # fmt: skip
     return y, (vk if keep_v else None)
@@ -640,16 +635,11 @@ def fused_backward(g: np.ndarray, u: np.ndarray | None, u_shape: tuple[int, int,
     dx = np.empty(x_shape, dtype=g.dtype) if need_x else np.empty((0, 1, 1, 1), dtype=g.dtype)
     v = vk if has_v else np.empty(0, dtype=g.dtype)
     geometry = (top, left, *tiles, *blocks, *_reach(x_shape, top, left, tiles, m, blocks), m, _constants(g.dtype))
-    parts = _block_ranges(count, g.nbytes + dx.nbytes + v.nbytes)
+    parts = threads.thread_ranges(count, g.nbytes + dx.nbytes + v.nbytes)
     dus = [np.zeros(u_shape if has_v else (1, 1, 1), dtype=g.dtype) for _ in parts]
     threads.parallel_for(lambda i: _fused_backward(g, uu, v, has_v, dus[i], need_x, dx, *geometry, groups, nb,
                                                    *parts[i]), len(parts))  # fmt: skip
-    du = None
-    if has_v:
-        du = dus[0]
-        for d in dus[1:]:
-            du += d
-    return (dx if need_x else None), du
+    return (dx if need_x else None), (threads.add_up(dus) if has_v else None)
 
 
 def _check_span(a3: np.ndarray, start: int, count: int) -> None:

@@ -8,7 +8,8 @@ the CPU count) before any call. Where numba or threadpoolctl is missing, that pa
 skipped.
 
 ``parallel_for(fn, count)`` runs the independent pieces of one op (a convolution's slices of the
-batch, batch norm's channels, ReLU's and pooling's samples: :func:`even_ranges`) on that many threads,
+batch, batch norm's channels, ReLU's and pooling's samples: :func:`even_ranges`, :func:`thread_ranges`; their
+partial sums added in order by :func:`add_up`) on that many threads,
 the caller's one of them, each piece's GEMMs on BLAS held at one thread meanwhile. Why not BLAS's
 own threads for the GEMMs and numba's for the rest: after a multi-threaded BLAS call OpenBLAS's idle
 workers spin for a while, and a second thread of ours then shares a core with one of them
@@ -30,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["blas_on_one_thread", "even_ranges", "get_num_threads", "matmul", "parallel_for", "set_num_threads",
-           "threads_for"]
+__all__ = ["add_up", "blas_on_one_thread", "even_ranges", "get_num_threads", "matmul", "parallel_for",
+           "set_num_threads", "thread_ranges", "threads_for"]
 
 _num_threads: int | None = None
 _blas_limit: Any = None  # the threadpoolctl limit in force (kept alive: it is global until replaced)
@@ -85,10 +86,28 @@ def get_num_threads() -> int:
 PARALLEL_MIN_BYTES = 4 * 2**20
 
 
-def threads_for(nbytes: int) -> int:
-    """The threads for a piece of work that moves ``nbytes``: :func:`get_num_threads`, or 1 below
-    :data:`PARALLEL_MIN_BYTES`."""
-    return get_num_threads() if nbytes >= PARALLEL_MIN_BYTES else 1
+#: products of fewer flops run as one BLAS call (on one thread): splitting them costs more than it saves
+#: (about 0.35 ms of one core; see PARALLEL_MIN_BYTES)
+MATMUL_SPLIT_FLOPS = 48_000_000
+
+
+def threads_for(nbytes: int, flops: int = 0) -> int:
+    """The threads for a piece of work that moves ``nbytes`` and does ``flops``: :func:`get_num_threads`, or 1
+    below both :data:`PARALLEL_MIN_BYTES` and :data:`MATMUL_SPLIT_FLOPS`."""
+    return get_num_threads() if nbytes >= PARALLEL_MIN_BYTES or flops >= MATMUL_SPLIT_FLOPS else 1
+
+
+def thread_ranges(count: int, nbytes: int, flops: int = 0) -> list[tuple[int, int]]:
+    """0..count (samples, blocks) cut for :func:`threads_for` threads: two ranges a thread, which the threads
+    take in turn (:func:`parallel_for`: uneven ranges even out), or one range on one thread.
+
+        >>> set_num_threads(2); thread_ranges(10, 2**30)
+        [(0, 2), (2, 5), (5, 7), (7, 10)]
+        >>> thread_ranges(10, 0)   # too little work for a hand-over
+        [(0, 10)]
+    """
+    workers = threads_for(nbytes, flops)
+    return even_ranges(count, 2 * workers if workers > 1 else 1)
 
 
 _pool: list[Any] = [None, None]  # [the ThreadPoolExecutor of the helper threads, (pid, its size)]
@@ -130,6 +149,19 @@ def even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
     parts = max(1, min(parts, n))
     bounds = [n * i // parts for i in range(parts + 1)]
     return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+def add_up(parts: list[Any]) -> Any:
+    """The sum of the pieces' partial results (a weight or bias gradient, one per range), added in range order:
+    the same cut gives the same bits whichever thread ran which range. The first part is not modified.
+
+        >>> add_up([np.ones(2), np.ones(2), np.ones(2)]).tolist()
+        [3.0, 3.0]
+    """
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
 
 
 def parallel_for(fn: Callable[[int], None], count: int, threads: int | None = None) -> None:
@@ -206,11 +238,6 @@ def blas_on_one_thread() -> Iterator[None]:
                 c.set_num_threads(n)
 
 
-#: products of fewer flops run as one BLAS call (on one thread): splitting them costs more than it saves
-#: (about 0.35 ms of one core; see PARALLEL_MIN_BYTES)
-MATMUL_SPLIT_FLOPS = 48_000_000
-
-
 def matmul(a: Any, b: Any, out: Any | None = None) -> Any:
     """``np.matmul(a, b)`` (stacks of matrices, numpy's broadcasting) computed on minidl's threads: the
     product cut into one piece per thread along its longest side (the columns, the rows, or the summed
@@ -240,8 +267,7 @@ def matmul(a: Any, b: Any, out: Any | None = None) -> Any:
     workers = get_num_threads()
     side = max((n, "n"), (m, "m"), (k, "k"))[1] if workers > 1 else ""
     size = {"n": n, "m": m, "k": k}.get(side, 0)
-    small = flops < MATMUL_SPLIT_FLOPS and moved < PARALLEL_MIN_BYTES
-    if small or size < 2 * workers or _blas_controllers() is None:
+    if threads_for(moved, flops) == 1 or size < 2 * workers or _blas_controllers() is None:
         with blas_on_one_thread():
             return np.matmul(a, b, out=out)
     if out is None:

@@ -130,14 +130,6 @@ def _slices(x: Any, n: int, cols_bytes: int, rows_bytes: int, weight_bytes: int)
     return threads.even_ranges(n, max(-(-n // per), fewest, -(-n // max(1, chunks[0][1] // workers))))
 
 
-def _total(parts: list[Any]) -> Any:
-    """The sum of the slices' partial results (a weight or bias gradient), in slice order."""
-    total = parts[0]
-    for p in parts[1:]:
-        total = total + p
-    return total
-
-
 def _to_rows(a: Any, groups: int) -> Any:
     """(n, O, h, w) -> (G, O/G, n*h*w), contiguous: the GEMM operand layout (moves rows of h*w values)."""
     xp = array_module(a)
@@ -451,8 +443,8 @@ class Convolution(Function):
         threads.parallel_for(one_slice, len(parts), threads=None if xp is np else 1)
         if gxs:
             gx = gxs[0]
-        gw3 = _total(gws) if need_w else None
-        gb = _total(gbs) if need_b else None
+        gw3 = threads.add_up(gws) if need_w else None
+        gb = threads.add_up(gbs) if need_b else None
         if gx is not None and ctx.unbatched:
             gx = gx[0]
         gw = None

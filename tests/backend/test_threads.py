@@ -148,6 +148,17 @@ def test_convolution_leaves_blas_threads_as_they_were(two_threads):
 def test_threads_for_small_work_is_one(two_threads):
     assert threads.threads_for(threads.PARALLEL_MIN_BYTES - 1) == 1
     assert threads.threads_for(threads.PARALLEL_MIN_BYTES) == 2
+    assert threads.threads_for(0, threads.MATMUL_SPLIT_FLOPS - 1) == 1
+    assert threads.threads_for(0, threads.MATMUL_SPLIT_FLOPS) == 2  # few bytes, many flops
+
+
+def test_thread_ranges_two_per_thread_or_one(two_threads):
+    big = threads.PARALLEL_MIN_BYTES
+    assert threads.thread_ranges(10, big) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert threads.thread_ranges(10, 0, threads.MATMUL_SPLIT_FLOPS) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert threads.thread_ranges(10, big - 1) == [(0, 10)]
+    assert threads.thread_ranges(3, big) == [(0, 1), (1, 2), (2, 3)]
+    assert threads.thread_ranges(0, big) == []
 
 
 @given(st.integers(0, 200), st.integers(1, 9))
@@ -158,3 +169,11 @@ def test_even_ranges_cover_in_order_evenly(n, parts):
     sizes = [hi - lo for lo, hi in ranges]
     assert not sizes or max(sizes) - min(sizes) <= 1
     assert threads.even_ranges(10, 4) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+
+
+def test_add_up_in_order_leaves_the_parts():
+    parts = [np.full(3, 1e16), np.full(3, 1.0), np.full(3, -1e16)]
+    first = parts[0].copy()
+    assert threads.add_up(parts).tolist() == [0.0, 0.0, 0.0]  # ((1e16 + 1) - 1e16): the order's rounding
+    assert np.array_equal(parts[0], first)
+    assert threads.add_up([np.ones(2)]).tolist() == [1.0, 1.0]
